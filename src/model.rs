@@ -1,0 +1,123 @@
+//! The shapes that leave the crate: stored message metadata, the Accounts and Inbox report
+//! rows, and check summaries. Their JSON is the API's (DESIGN.md), so the CLI's
+//! `--format json` prints exactly what `/api/...` returns.
+
+use serde::{Deserialize, Serialize};
+use std::time::SystemTime;
+
+/// Where a stored message stands on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnServer {
+    /// The account keeps a copy on the server.
+    Kept,
+    /// Deleted on the server after the store committed it.
+    Deleted,
+    /// Committed here; the delete on the server is owed and will be retried.
+    DeletePending,
+}
+
+/// One stored message as the Inbox report and `/api/accounts/{name}/messages` show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMeta {
+    /// Unique in the store, increasing in store order.
+    pub id: u64,
+    pub account: String,
+    /// When it was stored (RFC 3339 UTC).
+    pub received_at: String,
+    /// The `Date:` header in RFC 3339 UTC, when it parsed.
+    pub date: Option<String>,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    /// Exact size of the raw bytes.
+    pub size: u64,
+    pub attachments: u32,
+    pub message_id: Option<String>,
+    /// False when the message could not be parsed; it is still stored raw.
+    pub parsed: bool,
+    pub on_server: OnServer,
+}
+
+/// One message with its addressees and text: `/api/messages/{id}` and `show ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDetail {
+    #[serde(flatten)]
+    pub meta: MessageMeta,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub text: String,
+}
+
+/// What an account is doing now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountRunState {
+    Idle,
+    Checking,
+    Waiting,
+    Failing,
+    Disabled,
+}
+
+/// One row of the Accounts report: `/api/accounts`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountReport {
+    pub name: String,
+    pub protocol: String,
+    pub address: String,
+    pub port: u16,
+    pub tls: String,
+    pub connector: Option<String>,
+    pub enabled: bool,
+    pub automatic_check: bool,
+    pub keep_copy: bool,
+    pub state: AccountRunState,
+    pub last_check: Option<String>,
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
+    pub messages_stored: u64,
+    pub pending_deletes: u64,
+}
+
+/// The outcome of one check of one account: a line of `check`, the answer of
+/// `POST /api/accounts/{name}/check`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    pub account: String,
+    /// Messages downloaded from the server.
+    pub fetched: u64,
+    /// Messages newly committed to the store.
+    pub stored: u64,
+    /// Messages deleted on the server.
+    pub deleted: u64,
+    /// Messages left alone: already stored, over `max_message_size`, or before a "new" backfill.
+    pub skipped: u64,
+    /// Messages or steps that failed.
+    pub errors: u64,
+    /// Why the check failed, when it did.
+    pub error: Option<String>,
+}
+
+impl CheckSummary {
+    /// The one-line text form of `check`.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "{}: fetched {}, stored {}, deleted {}, skipped {}, errors {}",
+            self.account, self.fetched, self.stored, self.deleted, self.skipped, self.errors
+        );
+        if let Some(e) = &self.error {
+            s.push_str(&format!(" ({e})"));
+        }
+        s
+    }
+}
+
+/// A time in RFC 3339 UTC with seconds, as every API time is written.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Now, in RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}

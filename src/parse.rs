@@ -1,0 +1,146 @@
+//! Message parsing: raw bytes to the summary the reports show, with mail-parser.
+//!
+//! Parsing never fails a message: whatever cannot be parsed (no headers at all, or a
+//! parser panic on hostile input) yields a summary marked `parsed = false`, and the raw
+//! bytes are stored all the same.
+
+use mail_parser::{Address, MessageParser};
+
+use crate::model::{MessageMeta, OnServer};
+
+/// What the reports need from a message's headers and structure.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// `Date:` in RFC 3339 UTC.
+    pub date: Option<String>,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: Option<String>,
+    pub attachments: u32,
+    pub message_id: Option<String>,
+    pub parsed: bool,
+}
+
+/// Longest header value kept in a summary; the raw bytes keep everything.
+const MAX_FIELD: usize = 998;
+
+impl Summary {
+    /// Parses `raw`; never panics and never fails.
+    pub fn of(raw: &[u8]) -> Summary {
+        std::panic::catch_unwind(|| summarize(raw)).unwrap_or_default()
+    }
+
+    /// The metadata record for a message stored under `id`.
+    pub fn to_meta(&self, id: u64, account: &str, received_at: &str, size: u64, on_server: OnServer) -> MessageMeta {
+        MessageMeta {
+            id,
+            account: account.to_string(),
+            received_at: received_at.to_string(),
+            date: self.date.clone(),
+            from: self.from.clone(),
+            subject: self.subject.clone(),
+            size,
+            attachments: self.attachments,
+            message_id: self.message_id.clone(),
+            parsed: self.parsed,
+            on_server,
+        }
+    }
+}
+
+fn summarize(raw: &[u8]) -> Summary {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Summary::default();
+    };
+    if msg.headers().is_empty() || !starts_with_header(raw) {
+        return Summary::default();
+    }
+    Summary {
+        date: msg.date().map(|d| crate::model::rfc3339(unix_time(d.to_timestamp()))),
+        from: msg.from().and_then(|a| addresses(a).into_iter().next()),
+        to: msg.to().map(addresses).unwrap_or_default(),
+        cc: msg.cc().map(addresses).unwrap_or_default(),
+        subject: msg.subject().map(clip),
+        attachments: msg.attachment_count().try_into().unwrap_or(u32::MAX),
+        message_id: msg.message_id().map(clip),
+        parsed: true,
+    }
+}
+
+/// True when the first line is a header field (`Name: value`), as RFC 5322 requires.
+fn starts_with_header(raw: &[u8]) -> bool {
+    let name_len = raw.iter().take_while(|b| (33..=126).contains(*b) && **b != b':').count();
+    name_len > 0 && raw.get(name_len) == Some(&b':')
+}
+
+fn unix_time(secs: i64) -> std::time::SystemTime {
+    let secs = secs.clamp(0, 253_402_300_799); // up to 9999-12-31
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64)
+}
+
+fn addresses(a: &Address) -> Vec<String> {
+    a.iter()
+        .take(100)
+        .map(|addr| match (&addr.name, &addr.address) {
+            (Some(n), Some(e)) => clip(&format!("{n} <{e}>")),
+            (None, Some(e)) => clip(e),
+            (Some(n), None) => clip(n),
+            (None, None) => String::new(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn clip(s: &str) -> String {
+    if s.len() <= MAX_FIELD {
+        return s.to_string();
+    }
+    let mut end = MAX_FIELD;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// The readable text of a message: its first text body part (HTML converted), or the raw
+/// text when it does not parse.
+pub fn text_of(raw: &[u8]) -> String {
+    let parsed = std::panic::catch_unwind(|| {
+        MessageParser::default().parse(raw).and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+    });
+    match parsed {
+        Ok(Some(text)) => text,
+        _ => String::from_utf8_lossy(raw).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summarizes_a_plain_message() {
+        let raw = b"From: Alice <alice@example.com>\r\nTo: bob@example.com, Carol <c@example.com>\r\nSubject: =?UTF-8?B?SMOpbGxv?=\r\nDate: Wed, 25 Nov 2026 17:00:00 +0100\r\nMessage-ID: <m1@example.com>\r\n\r\nHi\r\n";
+        let s = Summary::of(raw);
+        assert!(s.parsed);
+        assert_eq!(s.from.as_deref(), Some("Alice <alice@example.com>"));
+        assert_eq!(s.to, ["bob@example.com", "Carol <c@example.com>"]);
+        assert_eq!(s.subject.as_deref(), Some("Héllo"));
+        assert_eq!(s.date.as_deref(), Some("2026-11-25T16:00:00Z"));
+        assert_eq!(s.message_id.as_deref(), Some("m1@example.com"));
+        assert_eq!(text_of(raw).trim(), "Hi");
+    }
+
+    #[test]
+    fn garbage_is_marked_unparsed() {
+        assert!(!Summary::of(b"").parsed);
+        assert!(!Summary::of(b"\x00\x01\x02 no headers here").parsed);
+    }
+
+    #[test]
+    fn counts_attachments() {
+        let raw = b"From: a@b\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nbody\r\n--XX\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\nJVBERi0=\r\n--XX--\r\n";
+        assert_eq!(Summary::of(raw).attachments, 1);
+    }
+}

@@ -1,0 +1,62 @@
+//! The redb tables, their key encodings and the schema version, written down once.
+//!
+//! Layout (schema 1):
+//! - `meta`: `"schema_version"`, `"next_id"` -> u64
+//! - `message_meta`: id -> JSON [`StoredRecord`](super::StoredRecord) (metadata and server key)
+//! - `message_raw`: id -> the exact raw bytes
+//! - `by_server_key`: (account, server key) -> (id, size listed by the server); id 0 marks a
+//!   message seen but deliberately not ingested (`backfill = "new"`)
+//! - `by_hash`: (account, blake3 of the raw bytes) -> id, guarding against UID reuse and
+//!   UIDVALIDITY changes
+//! - `by_account`: (account, id) -> (), the Inbox report's index
+//! - `pending_delete`: (account, server key) -> id, written in the message's transaction
+//! - `account_state`: account -> JSON [`AccountState`](super::AccountState)
+//! - `cursors`: subscriber name -> last acknowledged id
+
+use redb::TableDefinition;
+
+/// Bumped whenever a table or an encoding changes; a store of another version is refused.
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub const MESSAGE_META: TableDefinition<u64, &[u8]> = TableDefinition::new("message_meta");
+pub const MESSAGE_RAW: TableDefinition<u64, &[u8]> = TableDefinition::new("message_raw");
+pub const BY_SERVER_KEY: TableDefinition<(&str, &str), (u64, u64)> = TableDefinition::new("by_server_key");
+pub const BY_HASH: TableDefinition<(&str, &[u8]), u64> = TableDefinition::new("by_hash");
+pub const BY_ACCOUNT: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_account");
+pub const PENDING_DELETE: TableDefinition<(&str, &str), u64> = TableDefinition::new("pending_delete");
+pub const ACCOUNT_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("account_state");
+pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
+
+/// The id that marks a server key as seen but not ingested.
+pub const SEEN_NOT_INGESTED: u64 = 0;
+
+/// The key of an IMAP message: UIDVALIDITY and UID first, so a mailbox name with any
+/// characters cannot collide with another.
+pub fn imap_key(mailbox: &str, uidvalidity: u32, uid: u32) -> String {
+    format!("imap:{uidvalidity}:{uid}:{mailbox}")
+}
+
+/// The key of a POP3 message, by its UIDL.
+pub fn pop3_key(uidl: &str) -> String {
+    format!("pop3:{uidl}")
+}
+
+/// The UIDVALIDITY an IMAP key was stored under, for telling epochs apart.
+pub fn imap_key_uidvalidity(key: &str) -> Option<u32> {
+    key.strip_prefix("imap:")?.split(':').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unambiguous() {
+        assert_eq!(imap_key("INBOX", 7, 42), "imap:7:42:INBOX");
+        assert_ne!(imap_key("a:1", 2, 3), imap_key("a", 1, 23));
+        assert_eq!(imap_key_uidvalidity(&imap_key("x:y", 9, 1)), Some(9));
+        assert_eq!(imap_key_uidvalidity(&pop3_key("abc")), None);
+        assert_eq!(pop3_key("0001"), "pop3:0001");
+    }
+}
