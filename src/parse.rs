@@ -32,7 +32,14 @@ impl Summary {
     }
 
     /// The metadata record for a message stored under `id`.
-    pub fn to_meta(&self, id: u64, account: &str, received_at: &str, size: u64, on_server: OnServer) -> MessageMeta {
+    pub fn to_meta(
+        &self,
+        id: u64,
+        account: &str,
+        received_at: &str,
+        size: u64,
+        on_server: OnServer,
+    ) -> MessageMeta {
         MessageMeta {
             id,
             account: account.to_string(),
@@ -57,7 +64,9 @@ fn summarize(raw: &[u8]) -> Summary {
         return Summary::default();
     }
     Summary {
-        date: msg.date().map(|d| crate::model::rfc3339(unix_time(d.to_timestamp()))),
+        date: msg
+            .date()
+            .map(|d| crate::model::rfc3339(unix_time(d.to_timestamp()))),
         from: msg.from().and_then(|a| addresses(a).into_iter().next()),
         to: msg.to().map(addresses).unwrap_or_default(),
         cc: msg.cc().map(addresses).unwrap_or_default(),
@@ -70,7 +79,10 @@ fn summarize(raw: &[u8]) -> Summary {
 
 /// True when the first line is a header field (`Name: value`), as RFC 5322 requires.
 fn starts_with_header(raw: &[u8]) -> bool {
-    let name_len = raw.iter().take_while(|b| (33..=126).contains(*b) && **b != b':').count();
+    let name_len = raw
+        .iter()
+        .take_while(|b| (33..=126).contains(*b) && **b != b':')
+        .count();
     name_len > 0 && raw.get(name_len) == Some(&b':')
 }
 
@@ -107,7 +119,9 @@ fn clip(s: &str) -> String {
 /// text when it does not parse.
 pub fn text_of(raw: &[u8]) -> String {
     let parsed = std::panic::catch_unwind(|| {
-        MessageParser::default().parse(raw).and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+        MessageParser::default()
+            .parse(raw)
+            .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
     });
     match parsed {
         Ok(Some(text)) => text,

@@ -22,12 +22,21 @@ pub struct Fields<'a, 'i> {
 
 impl<'a, 'i> Fields<'a, 'i> {
     pub fn new(table: &'a Table, path: impl Into<String>, issues: &'i mut Issues) -> Self {
-        Fields { table, path: path.into(), seen: BTreeSet::new(), issues }
+        Fields {
+            table,
+            path: path.into(),
+            seen: BTreeSet::new(),
+            issues,
+        }
     }
 
     /// The path of a key in this table, e.g. `accounts.helpdesk.port`.
     pub fn path_of(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 
     pub fn error(&mut self, key: &str, message: impl Into<String>) {
@@ -46,7 +55,12 @@ impl<'a, 'i> Fields<'a, 'i> {
         self.table.get(key)
     }
 
-    fn typed<T>(&mut self, key: &'static str, what: &str, get: impl Fn(&Value) -> Option<T>) -> Option<T> {
+    fn typed<T>(
+        &mut self,
+        key: &'static str,
+        what: &str,
+        get: impl Fn(&Value) -> Option<T>,
+    ) -> Option<T> {
         let value = self.raw(key)?;
         match get(value) {
             Some(v) => Some(v),
@@ -63,7 +77,8 @@ impl<'a, 'i> Fields<'a, 'i> {
     }
 
     pub fn boolean(&mut self, key: &'static str, default: bool) -> bool {
-        self.typed(key, "true or false", Value::as_bool).unwrap_or(default)
+        self.typed(key, "true or false", Value::as_bool)
+            .unwrap_or(default)
     }
 
     pub fn integer(&mut self, key: &'static str) -> Option<i64> {
@@ -87,7 +102,9 @@ impl<'a, 'i> Fields<'a, 'i> {
     }
 
     pub fn duration(&mut self, key: &'static str, default: Duration) -> Duration {
-        let Some(text) = self.string(key) else { return default };
+        let Some(text) = self.string(key) else {
+            return default;
+        };
         match parse_duration(&text) {
             Ok(d) if d.is_zero() => {
                 self.error(key, "must be longer than zero, e.g. \"30s\"");
@@ -103,11 +120,16 @@ impl<'a, 'i> Fields<'a, 'i> {
 
     /// A size given as a string with a unit or as an integer number of bytes.
     pub fn size(&mut self, key: &'static str, default: u64) -> u64 {
-        let Some(value) = self.raw(key) else { return default };
+        let Some(value) = self.raw(key) else {
+            return default;
+        };
         let parsed = match value {
             Value::String(s) => parse_size(s),
             Value::Integer(n) if *n > 0 => Ok(*n as u64),
-            other => Err(format!("expected a size like \"50MiB\", found {}", other.type_str())),
+            other => Err(format!(
+                "expected a size like \"50MiB\", found {}",
+                other.type_str()
+            )),
         };
         match parsed {
             Ok(0) => {
@@ -123,8 +145,15 @@ impl<'a, 'i> Fields<'a, 'i> {
     }
 
     /// One of `choices`, or `default` when absent.
-    pub fn choice(&mut self, key: &'static str, choices: &[&'static str], default: &'static str) -> &'static str {
-        let Some(text) = self.string(key) else { return default };
+    pub fn choice(
+        &mut self,
+        key: &'static str,
+        choices: &[&'static str],
+        default: &'static str,
+    ) -> &'static str {
+        let Some(text) = self.string(key) else {
+            return default;
+        };
         match choices.iter().find(|c| **c == text) {
             Some(c) => c,
             None => {
@@ -157,8 +186,13 @@ impl<'a, 'i> Fields<'a, 'i> {
                     Some(k) => format!("did you mean `{k}`?"),
                     None => format!("known keys: {}", known.join(", ")),
                 };
-                let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
-                self.issues.push(Issue::error(path, format!("unknown key; {hint}")));
+                let path = if self.path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.path)
+                };
+                self.issues
+                    .push(Issue::error(path, format!("unknown key; {hint}")));
             }
         }
     }

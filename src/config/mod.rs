@@ -40,10 +40,18 @@ pub struct Issue {
 
 impl Issue {
     pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Issue { severity: Severity::Error, path: path.into(), message: message.into() }
+        Issue {
+            severity: Severity::Error,
+            path: path.into(),
+            message: message.into(),
+        }
     }
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Issue { severity: Severity::Warning, path: path.into(), message: message.into() }
+        Issue {
+            severity: Severity::Warning,
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -85,7 +93,11 @@ impl ConfigError {
 }
 
 fn render(issues: &[Issue]) -> String {
-    issues.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n")
+    issues
+        .iter()
+        .map(|i| format!("  {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// IMAP or POP3.
@@ -258,8 +270,13 @@ impl Config {
     /// in code, then [`Config::validate`].
     pub fn new(store_path: impl Into<PathBuf>) -> Self {
         Config {
-            store: StoreConfig { path: store_path.into() },
-            http: HttpConfig { listen: default_listen(), token: None },
+            store: StoreConfig {
+                path: store_path.into(),
+            },
+            http: HttpConfig {
+                listen: default_listen(),
+                token: None,
+            },
             credentials: BTreeMap::new(),
             connectors: BTreeMap::new(),
             accounts: BTreeMap::new(),
@@ -269,7 +286,10 @@ impl Config {
     /// Reads and checks a config file. Relative paths in it are resolved against its folder.
     pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
         Self::parse(&text, &base)
     }
@@ -290,13 +310,21 @@ impl Config {
         if issues.iter().any(|i| i.severity == Severity::Error) {
             return Err(ConfigError::Invalid(issues));
         }
-        Ok(Loaded { config, warnings: issues })
+        Ok(Loaded {
+            config,
+            warnings: issues,
+        })
     }
 
     /// Checks a config built in code: references, names and files. Returns the warnings.
     pub fn validate(&self) -> Result<Issues, ConfigError> {
         let mut issues = Issues::new();
-        for name in self.accounts.keys().chain(self.connectors.keys()).chain(self.credentials.keys()) {
+        for name in self
+            .accounts
+            .keys()
+            .chain(self.connectors.keys())
+            .chain(self.credentials.keys())
+        {
             check_name(name, "", &mut issues);
         }
         cross_check(self, &mut issues);
@@ -345,18 +373,32 @@ fn read_config(table: &Table, base: &Path, issues: &mut Issues) -> Config {
 
     let store = read_store(store_t, base, issues);
     let http = read_http(http_t, base, issues);
-    let credentials = read_named(cred_t, "credentials", issues, |f, name| read_credential(f, name, base));
+    let credentials = read_named(cred_t, "credentials", issues, |f, name| {
+        read_credential(f, name, base)
+    });
     let connectors = read_named(conn_t, "connectors", issues, read_connector);
-    let accounts = read_named(acct_t, "accounts", issues, |f, name| read_account(f, name, base));
-    Config { store, http, credentials, connectors, accounts }
+    let accounts = read_named(acct_t, "accounts", issues, |f, name| {
+        read_account(f, name, base)
+    });
+    Config {
+        store,
+        http,
+        credentials,
+        connectors,
+        accounts,
+    }
 }
 
 fn read_store(table: Option<&Table>, base: &Path, issues: &mut Issues) -> StoreConfig {
     let empty = Table::new();
     let mut f = Fields::new(table.unwrap_or(&empty), "store", issues);
-    let path = f.string("path").unwrap_or_else(|| "data/mail-ingest.redb".into());
+    let path = f
+        .string("path")
+        .unwrap_or_else(|| "data/mail-ingest.redb".into());
     f.finish();
-    StoreConfig { path: base.join(path) }
+    StoreConfig {
+        path: base.join(path),
+    }
 }
 
 fn read_http(table: Option<&Table>, base: &Path, issues: &mut Issues) -> HttpConfig {
@@ -367,7 +409,10 @@ fn read_http(table: Option<&Table>, base: &Path, issues: &mut Issues) -> HttpCon
         Some(text) => match text.parse::<SocketAddr>() {
             Ok(a) => a,
             Err(_) => {
-                f.error("listen", format!("`{text}` is not an IP address and port like \"127.0.0.1:9898\""));
+                f.error(
+                    "listen",
+                    format!("`{text}` is not an IP address and port like \"127.0.0.1:9898\""),
+                );
                 default_listen()
             }
         },
@@ -397,10 +442,16 @@ fn read_named<T>(
         let path = format!("{section}.{name}");
         check_name(name, section, issues);
         if let Some(other) = lower_seen.insert(name.to_lowercase(), name.clone()) {
-            issues.push(Issue::error(&path, format!("duplicate of `{other}` (names differ only in case); rename one")));
+            issues.push(Issue::error(
+                &path,
+                format!("duplicate of `{other}` (names differ only in case); rename one"),
+            ));
         }
         let Some(sub) = value.as_table() else {
-            issues.push(Issue::error(&path, format!("expected a table [{path}], found {}", value.type_str())));
+            issues.push(Issue::error(
+                &path,
+                format!("expected a table [{path}], found {}", value.type_str()),
+            ));
             continue;
         };
         let mut f = Fields::new(sub, path, issues);
@@ -414,25 +465,43 @@ fn read_named<T>(
 }
 
 fn check_name(name: &str, section: &str, issues: &mut Issues) {
-    let path = if section.is_empty() { name.to_string() } else { format!("{section}.\"{name}\"") };
+    let path = if section.is_empty() {
+        name.to_string()
+    } else {
+        format!("{section}.\"{name}\"")
+    };
     if name.trim().is_empty() {
-        issues.push(Issue::error(path, "name must not be empty; use letters, digits, '-', '_' or '.'"));
-    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        issues.push(Issue::error(path, "name may use only letters, digits, '-', '_' and '.'; rename it"));
+        issues.push(Issue::error(
+            path,
+            "name must not be empty; use letters, digits, '-', '_' or '.'",
+        ));
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        issues.push(Issue::error(
+            path,
+            "name may use only letters, digits, '-', '_' and '.'; rename it",
+        ));
     }
 }
 
 fn read_secret(f: &mut Fields, key: &'static str, base: &Path) -> Option<SecretSource> {
     let value = f.raw(key)?;
     let Some(t) = value.as_table() else {
-        f.error(key, "expected { env = \"VAR\" }, { file = \"path\" } or { value = \"...\" }");
+        f.error(
+            key,
+            "expected { env = \"VAR\" }, { file = \"path\" } or { value = \"...\" }",
+        );
         return None;
     };
     let pairs: Vec<(&String, &Value)> = t.iter().collect();
     let source = match pairs.as_slice() {
         [(k, Value::String(v))] if k.as_str() == "env" => SecretSource::Env(v.clone()),
         [(k, Value::String(v))] if k.as_str() == "file" => SecretSource::File(base.join(v)),
-        [(k, Value::String(v))] if k.as_str() == "value" => SecretSource::Value(Secret::new(v.clone())),
+        [(k, Value::String(v))] if k.as_str() == "value" => {
+            SecretSource::Value(Secret::new(v.clone()))
+        }
         _ => {
             f.error(key, "expected exactly one of { env = \"VAR\" }, { file = \"path\" } or { value = \"...\" }");
             return None;
@@ -448,11 +517,23 @@ fn check_secret_source(f: &mut Fields, key: &str, source: &SecretSource) {
             f.warning(key, format!("environment variable `{var}` is not set; accounts using it will fail until it is"));
         }
         SecretSource::File(path) => match std::fs::metadata(path) {
-            Err(_) => f.warning(key, format!("file `{}` does not exist; accounts using it will fail until it does", path.display())),
+            Err(_) => f.warning(
+                key,
+                format!(
+                    "file `{}` does not exist; accounts using it will fail until it does",
+                    path.display()
+                ),
+            ),
             Ok(meta) => {
                 use std::os::unix::fs::PermissionsExt;
                 if meta.permissions().mode() & 0o077 != 0 {
-                    f.warning(key, format!("file `{}` is readable by others; chmod 600 it", path.display()));
+                    f.warning(
+                        key,
+                        format!(
+                            "file `{}` is readable by others; chmod 600 it",
+                            path.display()
+                        ),
+                    );
                 }
             }
         },
@@ -464,9 +545,15 @@ fn read_credential(f: &mut Fields, _name: &str, base: &Path) -> Option<Credentia
     let username = f.required_string("username", "set the login name");
     let password = read_secret(f, "password", base);
     if password.is_none() && f.raw("password").is_none() {
-        f.error("password", "is required; e.g. password = { env = \"MY_PASSWORD\" }");
+        f.error(
+            "password",
+            "is required; e.g. password = { env = \"MY_PASSWORD\" }",
+        );
     }
-    Some(Credential { username: username?, password: password? })
+    Some(Credential {
+        username: username?,
+        password: password?,
+    })
 }
 
 fn read_connector(f: &mut Fields, name: &str) -> Option<ConnectorConfig> {
@@ -476,7 +563,10 @@ fn read_connector(f: &mut Fields, name: &str) -> Option<ConnectorConfig> {
     let max_connections = match usize::try_from(max).ok().and_then(NonZeroUsize::new) {
         Some(m) => m,
         None => {
-            f.error("max_connections", format!("{max} is not a positive number of connections"));
+            f.error(
+                "max_connections",
+                format!("{max} is not a positive number of connections"),
+            );
             NonZeroUsize::new(64).unwrap()
         }
     };
@@ -488,7 +578,13 @@ fn read_connector(f: &mut Fields, name: &str) -> Option<ConnectorConfig> {
         }
         None => return None,
     };
-    Some(ConnectorConfig { name: name.into(), host, port, credential, max_connections })
+    Some(ConnectorConfig {
+        name: name.into(),
+        host,
+        port,
+        credential,
+        max_connections,
+    })
 }
 
 fn split_host_port(text: &str) -> Result<(String, u16), String> {
@@ -508,7 +604,10 @@ fn read_account(f: &mut Fields, name: &str, base: &Path) -> Option<AccountConfig
         _ => Protocol::Imap,
     };
     if f.raw("protocol").is_none() {
-        f.error("protocol", "is required; set protocol = \"imap\" or \"pop3\"");
+        f.error(
+            "protocol",
+            "is required; set protocol = \"imap\" or \"pop3\"",
+        );
     }
     let tls = match f.choice("tls", &["implicit", "starttls", "none"], "implicit") {
         "starttls" => TlsMode::Starttls,
@@ -518,12 +617,25 @@ fn read_account(f: &mut Fields, name: &str, base: &Path) -> Option<AccountConfig
     let mut a = AccountConfig::new(name, protocol, "", "");
     a.tls = tls;
     a.port = default_port(protocol, tls);
-    a.address = f.required_string("address", "set the server's host name, e.g. address = \"imap.example.com\"").unwrap_or_default();
-    a.credential = f.required_string("credential", "name a [credentials.NAME] table").unwrap_or_default();
+    a.address = f
+        .required_string(
+            "address",
+            "set the server's host name, e.g. address = \"imap.example.com\"",
+        )
+        .unwrap_or_default();
+    a.credential = f
+        .required_string("credential", "name a [credentials.NAME] table")
+        .unwrap_or_default();
     if let Some(p) = f.integer("port") {
         match u16::try_from(p) {
             Ok(p) if p > 0 => a.port = p,
-            _ => f.error("port", format!("{p} is not a port; use 1-65535 (or leave it out for {})", a.port)),
+            _ => f.error(
+                "port",
+                format!(
+                    "{p} is not a port; use 1-65535 (or leave it out for {})",
+                    a.port
+                ),
+            ),
         }
     }
     a.enabled = f.boolean("enabled", a.enabled);
@@ -536,7 +648,10 @@ fn read_account(f: &mut Fields, name: &str, base: &Path) -> Option<AccountConfig
     a.idle = f.boolean("idle", a.idle);
     if let Some(mailbox) = f.string("mailbox") {
         if protocol == Protocol::Pop3 {
-            f.error("mailbox", "POP3 has only one mailbox; remove `mailbox` or use protocol = \"imap\"");
+            f.error(
+                "mailbox",
+                "POP3 has only one mailbox; remove `mailbox` or use protocol = \"imap\"",
+            );
         } else if mailbox.is_empty() {
             f.error("mailbox", "must not be empty; e.g. \"INBOX\"");
         }
@@ -557,7 +672,14 @@ fn cross_check(config: &Config, issues: &mut Issues) {
     let creds: Vec<&str> = config.credentials.keys().map(String::as_str).collect();
     let conns: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
     let unknown = |what: &str, name: &str, known: &[&str]| {
-        let mut msg = format!("unknown {what} `{name}` (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") });
+        let mut msg = format!(
+            "unknown {what} `{name}` (known: {})",
+            if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            }
+        );
         if let Some(c) = closest(name, known) {
             msg.push_str(&format!("; did you mean `{c}`?"));
         }
@@ -567,18 +689,27 @@ fn cross_check(config: &Config, issues: &mut Issues) {
         if let Some(cred) = &c.credential
             && !config.credentials.contains_key(cred)
         {
-            issues.push(Issue::error(format!("connectors.{}.credential", c.name), unknown("credential", cred, &creds)));
+            issues.push(Issue::error(
+                format!("connectors.{}.credential", c.name),
+                unknown("credential", cred, &creds),
+            ));
         }
     }
     for a in config.accounts.values() {
         let path = |key: &str| format!("accounts.{}.{key}", a.name);
         if !a.credential.is_empty() && !config.credentials.contains_key(&a.credential) {
-            issues.push(Issue::error(path("credential"), unknown("credential", &a.credential, &creds)));
+            issues.push(Issue::error(
+                path("credential"),
+                unknown("credential", &a.credential, &creds),
+            ));
         }
         if let Some(conn) = &a.connector
             && !config.connectors.contains_key(conn)
         {
-            issues.push(Issue::error(path("connector"), unknown("connector", conn, &conns)));
+            issues.push(Issue::error(
+                path("connector"),
+                unknown("connector", conn, &conns),
+            ));
         }
         if let Some(ca) = &a.ca_file
             && !ca.is_file()
@@ -595,7 +726,10 @@ fn cross_check(config: &Config, issues: &mut Issues) {
 }
 
 fn is_loopback_host(host: &str) -> bool {
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

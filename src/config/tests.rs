@@ -5,7 +5,12 @@ use super::*;
 fn errors_of(text: &str) -> Vec<String> {
     match Config::parse(text, Path::new("/base")) {
         Ok(_) => vec![],
-        Err(e) => e.issues().iter().filter(|i| i.severity == Severity::Error).map(|i| i.to_string()).collect(),
+        Err(e) => e
+            .issues()
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| i.to_string())
+            .collect(),
     }
 }
 
@@ -31,7 +36,10 @@ fn defaults_follow_the_design() {
     assert_eq!(c.store.path, Path::new("/base/data/mail-ingest.redb"));
     assert_eq!(c.http.listen.to_string(), "127.0.0.1:9898");
     let a = &c.accounts["helpdesk"];
-    assert_eq!((a.port, a.tls, a.keep_copy, a.automatic_check, a.enabled), (993, TlsMode::Implicit, true, true, true));
+    assert_eq!(
+        (a.port, a.tls, a.keep_copy, a.automatic_check, a.enabled),
+        (993, TlsMode::Implicit, true, true, true)
+    );
     assert!(!a.skip_certificate);
     assert_eq!(a.mailbox, "INBOX");
     assert_eq!(a.max_message_size, 50 << 20);
@@ -42,16 +50,29 @@ fn defaults_follow_the_design() {
 
 #[test]
 fn port_defaults_by_protocol_and_tls() {
-    let t = GOOD.replace("protocol = \"imap\"", "protocol = \"pop3\"\ntls = \"starttls\"");
-    assert_eq!(Config::parse(&t, Path::new("/")).unwrap().config.accounts["helpdesk"].port, 110);
+    let t = GOOD.replace(
+        "protocol = \"imap\"",
+        "protocol = \"pop3\"\ntls = \"starttls\"",
+    );
+    assert_eq!(
+        Config::parse(&t, Path::new("/")).unwrap().config.accounts["helpdesk"].port,
+        110
+    );
 }
 
 #[test]
 fn unknown_references_name_the_known_ones() {
     let t = GOOD.replace("connector = \"dmz\"", "connector = \"dmz2\"");
-    assert_eq!(errors_of(&t), ["error: accounts.helpdesk.connector: unknown connector `dmz2` (known: dmz); did you mean `dmz`?"]);
+    assert_eq!(
+        errors_of(&t),
+        [
+            "error: accounts.helpdesk.connector: unknown connector `dmz2` (known: dmz); did you mean `dmz`?"
+        ]
+    );
     let t = GOOD.replace("credential = \"helpdesk\"", "credential = \"nobody\"");
-    assert!(errors_of(&t)[0].starts_with("error: accounts.helpdesk.credential: unknown credential `nobody` (known: helpdesk)"));
+    assert!(errors_of(&t)[0].starts_with(
+        "error: accounts.helpdesk.credential: unknown credential `nobody` (known: helpdesk)"
+    ));
 }
 
 #[test]
@@ -61,11 +82,26 @@ fn every_problem_is_reported_at_once() {
     );
     let errs = errors_of(&t);
     let joined = errs.join("\n");
-    assert!(joined.contains("accounts.helpdesk.port: 0 is not a port"), "{joined}");
-    assert!(joined.contains("accounts.helpdesk.colour: unknown key"), "{joined}");
-    assert!(joined.contains("accounts.helpdesk.check_interval: `soon` is not a duration"), "{joined}");
-    assert!(joined.contains("accounts.helpdesk.max_message_size: `big` is not a size"), "{joined}");
-    assert!(joined.contains("store.patth: unknown key; did you mean `path`?"), "{joined}");
+    assert!(
+        joined.contains("accounts.helpdesk.port: 0 is not a port"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("accounts.helpdesk.colour: unknown key"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("accounts.helpdesk.check_interval: `soon` is not a duration"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("accounts.helpdesk.max_message_size: `big` is not a size"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("store.patth: unknown key; did you mean `path`?"),
+        "{joined}"
+    );
     assert_eq!(errs.len(), 5, "{joined}");
 }
 
@@ -77,16 +113,31 @@ fn port_out_of_range() {
 
 #[test]
 fn mailbox_on_pop3_is_an_error() {
-    let t = GOOD.replace("protocol = \"imap\"", "protocol = \"pop3\"\nmailbox = \"INBOX\"");
+    let t = GOOD.replace(
+        "protocol = \"imap\"",
+        "protocol = \"pop3\"\nmailbox = \"INBOX\"",
+    );
     assert!(errors_of(&t)[0].contains("accounts.helpdesk.mailbox: POP3 has only one mailbox"));
 }
 
 #[test]
 fn names_must_be_plain_and_unique() {
-    let t = format!("{GOOD}\n[accounts.\"\"]\nprotocol = \"imap\"\naddress = \"a\"\ncredential = \"helpdesk\"\n");
-    assert!(errors_of(&t).iter().any(|e| e.contains("name must not be empty")));
-    let t = format!("{GOOD}\n[accounts.HelpDesk]\nprotocol = \"imap\"\naddress = \"a\"\ncredential = \"helpdesk\"\n");
-    assert!(errors_of(&t).iter().any(|e| e.contains("duplicate of")), "{:?}", errors_of(&t));
+    let t = format!(
+        "{GOOD}\n[accounts.\"\"]\nprotocol = \"imap\"\naddress = \"a\"\ncredential = \"helpdesk\"\n"
+    );
+    assert!(
+        errors_of(&t)
+            .iter()
+            .any(|e| e.contains("name must not be empty"))
+    );
+    let t = format!(
+        "{GOOD}\n[accounts.HelpDesk]\nprotocol = \"imap\"\naddress = \"a\"\ncredential = \"helpdesk\"\n"
+    );
+    assert!(
+        errors_of(&t).iter().any(|e| e.contains("duplicate of")),
+        "{:?}",
+        errors_of(&t)
+    );
     let t = format!("{GOOD}\n[accounts.helpdesk]\nprotocol = \"imap\"\n");
     assert!(errors_of(&t)[0].contains("not valid TOML"));
 }
@@ -95,14 +146,20 @@ fn names_must_be_plain_and_unique() {
 fn missing_required_keys() {
     let errs = errors_of("[accounts.x]\nenabled = true\n").join("\n");
     for key in ["protocol", "address", "credential"] {
-        assert!(errs.contains(&format!("accounts.x.{key}: is required")), "{errs}");
+        assert!(
+            errs.contains(&format!("accounts.x.{key}: is required")),
+            "{errs}"
+        );
     }
 }
 
 #[test]
 fn wrong_types_are_named() {
     let t = GOOD.replace("connector = \"dmz\"", "keep_copy = \"yes\"");
-    assert_eq!(errors_of(&t), ["error: accounts.helpdesk.keep_copy: expected true or false, found string"]);
+    assert_eq!(
+        errors_of(&t),
+        ["error: accounts.helpdesk.keep_copy: expected true or false, found string"]
+    );
 }
 
 #[test]
@@ -116,12 +173,19 @@ fn non_loopback_http_needs_a_token() {
 #[test]
 fn warnings_do_not_fail_the_config() {
     let t = GOOD
-        .replace("{ value = \"pw\" }", "{ env = \"MAIL_INGEST_TEST_UNSET_PW\" }")
+        .replace(
+            "{ value = \"pw\" }",
+            "{ env = \"MAIL_INGEST_TEST_UNSET_PW\" }",
+        )
         .replace("connector = \"dmz\"", "tls = \"none\"");
     let loaded = Config::parse(&t, Path::new("/")).unwrap();
     let w: Vec<String> = loaded.warnings.iter().map(|i| i.to_string()).collect();
     assert!(w.iter().any(|w| w.contains("credentials.helpdesk.password: environment variable `MAIL_INGEST_TEST_UNSET_PW` is not set")), "{w:?}");
-    assert!(w.iter().any(|w| w.contains("accounts.helpdesk.tls: tls = \"none\" sends the password")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w.contains("accounts.helpdesk.tls: tls = \"none\" sends the password")),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -129,15 +193,27 @@ fn world_readable_password_file_is_warned() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), "x").unwrap();
-    std::fs::set_permissions(dir.path().join("pw"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("pw"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let t = GOOD.replace("{ value = \"pw\" }", "{ file = \"pw\" }");
     let loaded = Config::parse(&t, dir.path()).unwrap();
-    assert!(loaded.warnings.iter().any(|w| w.message.contains("readable by others")));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("readable by others"))
+    );
 }
 
 #[test]
 fn secrets_never_appear_in_errors_or_debug() {
-    let t = GOOD.replace("{ value = \"pw\" }", "{ value = \"canary-s3cret\", extra = 1 }");
+    let t = GOOD.replace(
+        "{ value = \"pw\" }",
+        "{ value = \"canary-s3cret\", extra = 1 }",
+    );
     let err = Config::parse(&t, Path::new("/")).unwrap_err();
     assert!(!err.to_string().contains("canary-s3cret"));
     let ok = Config::parse(&GOOD.replace("\"pw\"", "\"canary-s3cret\""), Path::new("/")).unwrap();

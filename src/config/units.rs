@@ -15,7 +15,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let bad = || format!("`{text}` is not a size; write it like \"50MiB\", \"10MB\" or \"1048576\"");
+    let bad =
+        || format!("`{text}` is not a size; write it like \"50MiB\", \"10MB\" or \"1048576\"");
     let n: u64 = num.parse().map_err(|_| bad())?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,

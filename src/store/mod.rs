@@ -106,7 +106,8 @@ pub struct Store {
 impl Store {
     /// Opens or creates the store at `path` (mode 0600, parent folders created).
     pub fn open(path: &Path) -> Result<Store> {
-        let open_err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Open(path.into(), e);
+        let open_err =
+            |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Open(path.into(), e);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open_err(e.into()))?;
         }
@@ -124,7 +125,10 @@ impl Store {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.into()),
                 other => open_err(other.into()),
             })?;
-        let store = Store { db, path: path.into() };
+        let store = Store {
+            db,
+            path: path.into(),
+        };
         store.init_schema()?;
         Ok(store)
     }
@@ -134,26 +138,42 @@ impl Store {
     }
 
     fn init_schema(&self) -> Result<()> {
-        let txn = self.db.begin_write().map_err(db_err("begin a transaction"))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin a transaction"))?;
         {
-            let mut meta = txn.open_table(META).map_err(db_err("open the meta table"))?;
-            let version = meta.get("schema_version").map_err(db_err("read the schema"))?.map(|v| v.value());
+            let mut meta = txn
+                .open_table(META)
+                .map_err(db_err("open the meta table"))?;
+            let version = meta
+                .get("schema_version")
+                .map_err(db_err("read the schema"))?
+                .map(|v| v.value());
             match version {
                 Some(SCHEMA_VERSION) => {}
                 Some(other) => return Err(StoreError::Schema(self.path.clone(), other)),
                 None => {
-                    meta.insert("schema_version", SCHEMA_VERSION).map_err(db_err("write the schema"))?;
-                    meta.insert("next_id", 1).map_err(db_err("write the schema"))?;
+                    meta.insert("schema_version", SCHEMA_VERSION)
+                        .map_err(db_err("write the schema"))?;
+                    meta.insert("next_id", 1)
+                        .map_err(db_err("write the schema"))?;
                 }
             }
             // Create every table so readers never meet a missing one.
-            txn.open_table(MESSAGE_META).map_err(db_err("create tables"))?;
-            txn.open_table(MESSAGE_RAW).map_err(db_err("create tables"))?;
-            txn.open_table(BY_SERVER_KEY).map_err(db_err("create tables"))?;
+            txn.open_table(MESSAGE_META)
+                .map_err(db_err("create tables"))?;
+            txn.open_table(MESSAGE_RAW)
+                .map_err(db_err("create tables"))?;
+            txn.open_table(BY_SERVER_KEY)
+                .map_err(db_err("create tables"))?;
             txn.open_table(BY_HASH).map_err(db_err("create tables"))?;
-            txn.open_table(BY_ACCOUNT).map_err(db_err("create tables"))?;
-            txn.open_table(PENDING_DELETE).map_err(db_err("create tables"))?;
-            txn.open_table(ACCOUNT_STATE).map_err(db_err("create tables"))?;
+            txn.open_table(BY_ACCOUNT)
+                .map_err(db_err("create tables"))?;
+            txn.open_table(PENDING_DELETE)
+                .map_err(db_err("create tables"))?;
+            txn.open_table(ACCOUNT_STATE)
+                .map_err(db_err("create tables"))?;
             txn.open_table(CURSORS).map_err(db_err("create tables"))?;
         }
         txn.commit().map_err(db_err("commit the schema"))
@@ -162,18 +182,35 @@ impl Store {
     /// Commits many messages in one transaction (one fsync) and says what happened to each.
     /// Nothing of the batch is visible, and no delete is owed, until this returns `Ok`.
     pub fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<StoreOutcome>> {
-        let txn = self.db.begin_write().map_err(db_err("begin a transaction"))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin a transaction"))?;
         let mut outcomes = Vec::with_capacity(batch.len());
         {
             let mut meta = txn.open_table(META).map_err(db_err("open meta"))?;
-            let mut metas = txn.open_table(MESSAGE_META).map_err(db_err("open messages"))?;
-            let mut raws = txn.open_table(MESSAGE_RAW).map_err(db_err("open messages"))?;
+            let mut metas = txn
+                .open_table(MESSAGE_META)
+                .map_err(db_err("open messages"))?;
+            let mut raws = txn
+                .open_table(MESSAGE_RAW)
+                .map_err(db_err("open messages"))?;
             let mut keys = txn.open_table(BY_SERVER_KEY).map_err(db_err("open keys"))?;
             let mut hashes = txn.open_table(BY_HASH).map_err(db_err("open hashes"))?;
-            let mut by_account = txn.open_table(BY_ACCOUNT).map_err(db_err("open the inbox index"))?;
-            let mut pending = txn.open_table(PENDING_DELETE).map_err(db_err("open pending deletes"))?;
-            let mut states = txn.open_table(ACCOUNT_STATE).map_err(db_err("open account state"))?;
-            let mut next_id = meta.get("next_id").map_err(db_err("read next id"))?.map(|v| v.value()).unwrap_or(1);
+            let mut by_account = txn
+                .open_table(BY_ACCOUNT)
+                .map_err(db_err("open the inbox index"))?;
+            let mut pending = txn
+                .open_table(PENDING_DELETE)
+                .map_err(db_err("open pending deletes"))?;
+            let mut states = txn
+                .open_table(ACCOUNT_STATE)
+                .map_err(db_err("open account state"))?;
+            let mut next_id = meta
+                .get("next_id")
+                .map_err(db_err("read next id"))?
+                .map(|v| v.value())
+                .unwrap_or(1);
             let mut stored_per_account: HashMap<&str, u64> = HashMap::new();
             let received_at = now_rfc3339();
 
@@ -189,9 +226,13 @@ impl Store {
                     .map(|v| v.value());
                 let duplicate_of = match (existing, by_hash) {
                     // Same key, same size: already stored (a retry after a lost acknowledgement).
-                    (Some((id, size)), _) if id != SEEN_NOT_INGESTED && size == m.listed_size => Some(id),
+                    (Some((id, size)), _) if id != SEEN_NOT_INGESTED && size == m.listed_size => {
+                        Some(id)
+                    }
                     // Same key reused for other bytes: store it anew unless the content is known.
-                    (_, Some(hid)) if is_same_message_elsewhere(&metas, hid, &m.server_key)? => Some(hid),
+                    (_, Some(hid)) if is_same_message_elsewhere(&metas, hid, &m.server_key)? => {
+                        Some(hid)
+                    }
                     _ => None,
                 };
                 let id = match duplicate_of {
@@ -203,32 +244,58 @@ impl Store {
                         let id = next_id;
                         next_id += 1;
                         let record = StoredRecord {
-                            meta: m.summary.to_meta(id, &m.account, &received_at, m.raw.len() as u64, if m.delete_after { OnServer::DeletePending } else { OnServer::Kept }),
+                            meta: m.summary.to_meta(
+                                id,
+                                &m.account,
+                                &received_at,
+                                m.raw.len() as u64,
+                                if m.delete_after {
+                                    OnServer::DeletePending
+                                } else {
+                                    OnServer::Kept
+                                },
+                            ),
                             server_key: m.server_key.clone(),
                             to: m.summary.to.clone(),
                             cc: m.summary.cc.clone(),
                         };
                         let json = serde_json::to_vec(&record).expect("records serialize");
-                        metas.insert(id, json.as_slice()).map_err(db_err("write a message"))?;
-                        raws.insert(id, m.raw.as_slice()).map_err(db_err("write a message"))?;
-                        hashes.insert((m.account.as_str(), hash.as_bytes().as_slice()), id).map_err(db_err("write hashes"))?;
-                        by_account.insert((m.account.as_str(), id), ()).map_err(db_err("write the inbox index"))?;
+                        metas
+                            .insert(id, json.as_slice())
+                            .map_err(db_err("write a message"))?;
+                        raws.insert(id, m.raw.as_slice())
+                            .map_err(db_err("write a message"))?;
+                        hashes
+                            .insert((m.account.as_str(), hash.as_bytes().as_slice()), id)
+                            .map_err(db_err("write hashes"))?;
+                        by_account
+                            .insert((m.account.as_str(), id), ())
+                            .map_err(db_err("write the inbox index"))?;
                         *stored_per_account.entry(m.account.as_str()).or_default() += 1;
                         outcomes.push(StoreOutcome::Stored(id));
                         id
                     }
                 };
-                keys.insert((m.account.as_str(), m.server_key.as_str()), (id, m.listed_size)).map_err(db_err("write keys"))?;
+                keys.insert(
+                    (m.account.as_str(), m.server_key.as_str()),
+                    (id, m.listed_size),
+                )
+                .map_err(db_err("write keys"))?;
                 if m.delete_after {
-                    pending.insert((m.account.as_str(), m.server_key.as_str()), id).map_err(db_err("write pending deletes"))?;
+                    pending
+                        .insert((m.account.as_str(), m.server_key.as_str()), id)
+                        .map_err(db_err("write pending deletes"))?;
                 }
             }
-            meta.insert("next_id", next_id).map_err(db_err("write next id"))?;
+            meta.insert("next_id", next_id)
+                .map_err(db_err("write next id"))?;
             for (account, n) in stored_per_account {
                 let mut state = read_state(&states, account)?;
                 state.messages_stored += n;
                 let json = serde_json::to_vec(&state).expect("state serializes");
-                states.insert(account, json.as_slice()).map_err(db_err("write account state"))?;
+                states
+                    .insert(account, json.as_slice())
+                    .map_err(db_err("write account state"))?;
             }
         }
         txn.commit().map_err(db_err("commit messages"))?;
@@ -236,23 +303,40 @@ impl Store {
     }
 
     /// For each server key: the stored id and listed size, when the store knows it.
-    pub fn lookup_keys(&self, account: &str, server_keys: &[String]) -> Result<Vec<Option<(u64, u64)>>> {
+    pub fn lookup_keys(
+        &self,
+        account: &str,
+        server_keys: &[String],
+    ) -> Result<Vec<Option<(u64, u64)>>> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
         let keys = txn.open_table(BY_SERVER_KEY).map_err(db_err("open keys"))?;
         server_keys
             .iter()
-            .map(|k| Ok(keys.get((account, k.as_str())).map_err(db_err("read keys"))?.map(|v| v.value())))
+            .map(|k| {
+                Ok(keys
+                    .get((account, k.as_str()))
+                    .map_err(db_err("read keys"))?
+                    .map(|v| v.value()))
+            })
             .collect()
     }
 
     /// Remembers server keys as seen without ingesting them (`backfill = "new"`).
     pub fn mark_seen(&self, account: &str, server_keys: &[(String, u64)]) -> Result<()> {
-        let txn = self.db.begin_write().map_err(db_err("begin a transaction"))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin a transaction"))?;
         {
             let mut keys = txn.open_table(BY_SERVER_KEY).map_err(db_err("open keys"))?;
             for (k, size) in server_keys {
-                if keys.get((account, k.as_str())).map_err(db_err("read keys"))?.is_none() {
-                    keys.insert((account, k.as_str()), (SEEN_NOT_INGESTED, *size)).map_err(db_err("write keys"))?;
+                if keys
+                    .get((account, k.as_str()))
+                    .map_err(db_err("read keys"))?
+                    .is_none()
+                {
+                    keys.insert((account, k.as_str()), (SEEN_NOT_INGESTED, *size))
+                        .map_err(db_err("write keys"))?;
                 }
             }
         }
@@ -262,8 +346,12 @@ impl Store {
     /// The deletes owed for an account: (server key, id).
     pub fn pending_deletes(&self, account: &str) -> Result<Vec<(String, u64)>> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
-        let pending = txn.open_table(PENDING_DELETE).map_err(db_err("open pending deletes"))?;
-        let range = pending.range((account, "")..).map_err(db_err("read pending deletes"))?;
+        let pending = txn
+            .open_table(PENDING_DELETE)
+            .map_err(db_err("open pending deletes"))?;
+        let range = pending
+            .range((account, "")..)
+            .map_err(db_err("read pending deletes"))?;
         let mut out = Vec::new();
         for entry in range {
             let (k, v) = entry.map_err(db_err("read pending deletes"))?;
@@ -287,21 +375,37 @@ impl Store {
         if server_keys.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin_write().map_err(db_err("begin a transaction"))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin a transaction"))?;
         {
-            let mut pending = txn.open_table(PENDING_DELETE).map_err(db_err("open pending deletes"))?;
-            let mut metas = txn.open_table(MESSAGE_META).map_err(db_err("open messages"))?;
+            let mut pending = txn
+                .open_table(PENDING_DELETE)
+                .map_err(db_err("open pending deletes"))?;
+            let mut metas = txn
+                .open_table(MESSAGE_META)
+                .map_err(db_err("open messages"))?;
             for key in server_keys {
-                let Some(id) = pending.remove((account, key.as_str())).map_err(db_err("remove pending deletes"))?.map(|v| v.value()) else {
+                let Some(id) = pending
+                    .remove((account, key.as_str()))
+                    .map_err(db_err("remove pending deletes"))?
+                    .map(|v| v.value())
+                else {
                     continue;
                 };
-                let record = metas.get(id).map_err(db_err("read a message"))?.map(|v| v.value().to_vec());
+                let record = metas
+                    .get(id)
+                    .map_err(db_err("read a message"))?
+                    .map(|v| v.value().to_vec());
                 if let Some(bytes) = record {
                     let mut rec: StoredRecord = decode(id, &bytes)?;
                     if rec.server_key == *key {
                         rec.meta.on_server = OnServer::Deleted;
                         let json = serde_json::to_vec(&rec).expect("records serialize");
-                        metas.insert(id, json.as_slice()).map_err(db_err("write a message"))?;
+                        metas
+                            .insert(id, json.as_slice())
+                            .map_err(db_err("write a message"))?;
                     }
                 }
             }
@@ -311,19 +415,32 @@ impl Store {
 
     pub fn account_state(&self, account: &str) -> Result<AccountState> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
-        let states = txn.open_table(ACCOUNT_STATE).map_err(db_err("open account state"))?;
+        let states = txn
+            .open_table(ACCOUNT_STATE)
+            .map_err(db_err("open account state"))?;
         read_state(&states, account)
     }
 
     /// Changes an account's state in one transaction.
-    pub fn update_account_state(&self, account: &str, change: impl FnOnce(&mut AccountState)) -> Result<AccountState> {
-        let txn = self.db.begin_write().map_err(db_err("begin a transaction"))?;
+    pub fn update_account_state(
+        &self,
+        account: &str,
+        change: impl FnOnce(&mut AccountState),
+    ) -> Result<AccountState> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin a transaction"))?;
         let state = {
-            let mut states = txn.open_table(ACCOUNT_STATE).map_err(db_err("open account state"))?;
+            let mut states = txn
+                .open_table(ACCOUNT_STATE)
+                .map_err(db_err("open account state"))?;
             let mut state = read_state(&states, account)?;
             change(&mut state);
             let json = serde_json::to_vec(&state).expect("state serializes");
-            states.insert(account, json.as_slice()).map_err(db_err("write account state"))?;
+            states
+                .insert(account, json.as_slice())
+                .map_err(db_err("write account state"))?;
             state
         };
         txn.commit().map_err(db_err("commit account state"))?;
@@ -331,12 +448,23 @@ impl Store {
     }
 
     /// An account's messages, newest first, with ids below `before` when given.
-    pub fn list_messages(&self, account: &str, limit: usize, before: Option<u64>) -> Result<Vec<MessageMeta>> {
+    pub fn list_messages(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Vec<MessageMeta>> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
-        let index = txn.open_table(BY_ACCOUNT).map_err(db_err("open the inbox index"))?;
-        let metas = txn.open_table(MESSAGE_META).map_err(db_err("open messages"))?;
+        let index = txn
+            .open_table(BY_ACCOUNT)
+            .map_err(db_err("open the inbox index"))?;
+        let metas = txn
+            .open_table(MESSAGE_META)
+            .map_err(db_err("open messages"))?;
         let end = before.unwrap_or(u64::MAX);
-        let range = index.range((account, 0)..(account, end)).map_err(db_err("read the inbox index"))?;
+        let range = index
+            .range((account, 0)..(account, end))
+            .map_err(db_err("read the inbox index"))?;
         let mut out = Vec::new();
         for entry in range.rev().take(limit) {
             let (k, _) = entry.map_err(db_err("read the inbox index"))?;
@@ -351,22 +479,33 @@ impl Store {
     /// One message's record.
     pub fn record(&self, id: u64) -> Result<Option<StoredRecord>> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
-        let metas = txn.open_table(MESSAGE_META).map_err(db_err("open messages"))?;
+        let metas = txn
+            .open_table(MESSAGE_META)
+            .map_err(db_err("open messages"))?;
         get_record(&metas, id)
     }
 
     /// One message's exact raw bytes.
     pub fn raw(&self, id: u64) -> Result<Option<Vec<u8>>> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
-        let raws = txn.open_table(MESSAGE_RAW).map_err(db_err("open messages"))?;
-        Ok(raws.get(id).map_err(db_err("read a message"))?.map(|v| v.value().to_vec()))
+        let raws = txn
+            .open_table(MESSAGE_RAW)
+            .map_err(db_err("open messages"))?;
+        Ok(raws
+            .get(id)
+            .map_err(db_err("read a message"))?
+            .map(|v| v.value().to_vec()))
     }
 
     /// Up to `limit` messages after `after`, in store order (ids increasing): a feed's next page.
     pub fn messages_after(&self, after: u64, limit: usize) -> Result<Vec<StoredRecord>> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
-        let metas = txn.open_table(MESSAGE_META).map_err(db_err("open messages"))?;
-        let range = metas.range(after.saturating_add(1)..).map_err(db_err("read messages"))?;
+        let metas = txn
+            .open_table(MESSAGE_META)
+            .map_err(db_err("open messages"))?;
+        let range = metas
+            .range(after.saturating_add(1)..)
+            .map_err(db_err("read messages"))?;
         let mut out = Vec::new();
         for entry in range.take(limit) {
             let (k, v) = entry.map_err(db_err("read messages"))?;
@@ -379,17 +518,30 @@ impl Store {
     pub fn cursor(&self, name: &str) -> Result<u64> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
         let cursors = txn.open_table(CURSORS).map_err(db_err("open cursors"))?;
-        Ok(cursors.get(name).map_err(db_err("read a cursor"))?.map(|v| v.value()).unwrap_or(0))
+        Ok(cursors
+            .get(name)
+            .map_err(db_err("read a cursor"))?
+            .map(|v| v.value())
+            .unwrap_or(0))
     }
 
     /// Moves a subscriber's cursor forward to `id` (never back).
     pub fn set_cursor(&self, name: &str, id: u64) -> Result<u64> {
-        let txn = self.db.begin_write().map_err(db_err("begin a transaction"))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin a transaction"))?;
         let now = {
             let mut cursors = txn.open_table(CURSORS).map_err(db_err("open cursors"))?;
-            let old = cursors.get(name).map_err(db_err("read a cursor"))?.map(|v| v.value()).unwrap_or(0);
+            let old = cursors
+                .get(name)
+                .map_err(db_err("read a cursor"))?
+                .map(|v| v.value())
+                .unwrap_or(0);
             let now = old.max(id);
-            cursors.insert(name, now).map_err(db_err("write a cursor"))?;
+            cursors
+                .insert(name, now)
+                .map_err(db_err("write a cursor"))?;
             now
         };
         txn.commit().map_err(db_err("commit a cursor"))?;
@@ -399,7 +551,9 @@ impl Store {
     /// How many messages the store holds in all.
     pub fn message_count(&self) -> Result<u64> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
-        let metas = txn.open_table(MESSAGE_META).map_err(db_err("open messages"))?;
+        let metas = txn
+            .open_table(MESSAGE_META)
+            .map_err(db_err("open messages"))?;
         metas.len().map_err(db_err("count messages"))
     }
 }
@@ -408,14 +562,20 @@ fn decode<T: for<'de> Deserialize<'de>>(id: u64, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(id, e.to_string()))
 }
 
-fn get_record(metas: &impl ReadableTable<u64, &'static [u8]>, id: u64) -> Result<Option<StoredRecord>> {
+fn get_record(
+    metas: &impl ReadableTable<u64, &'static [u8]>,
+    id: u64,
+) -> Result<Option<StoredRecord>> {
     match metas.get(id).map_err(db_err("read a message"))? {
         Some(v) => Ok(Some(decode(id, v.value())?)),
         None => Ok(None),
     }
 }
 
-fn read_state(states: &impl ReadableTable<&'static str, &'static [u8]>, account: &str) -> Result<AccountState> {
+fn read_state(
+    states: &impl ReadableTable<&'static str, &'static [u8]>,
+    account: &str,
+) -> Result<AccountState> {
     match states.get(account).map_err(db_err("read account state"))? {
         Some(v) => decode(0, v.value()),
         None => Ok(AccountState::default()),
@@ -424,12 +584,23 @@ fn read_state(states: &impl ReadableTable<&'static str, &'static [u8]>, account:
 
 /// True when message `id` is the same content stored under an IMAP key of another
 /// UIDVALIDITY: the mailbox was renumbered, the message is not new.
-fn is_same_message_elsewhere(metas: &impl ReadableTable<u64, &'static [u8]>, id: u64, new_key: &str) -> Result<bool> {
-    let Some(rec) = get_record(metas, id)? else { return Ok(false) };
-    Ok(match (imap_key_uidvalidity(&rec.server_key), imap_key_uidvalidity(new_key)) {
-        (Some(old), Some(new)) => old != new,
-        _ => false,
-    })
+fn is_same_message_elsewhere(
+    metas: &impl ReadableTable<u64, &'static [u8]>,
+    id: u64,
+    new_key: &str,
+) -> Result<bool> {
+    let Some(rec) = get_record(metas, id)? else {
+        return Ok(false);
+    };
+    Ok(
+        match (
+            imap_key_uidvalidity(&rec.server_key),
+            imap_key_uidvalidity(new_key),
+        ) {
+            (Some(old), Some(new)) => old != new,
+            _ => false,
+        },
+    )
 }
 
 #[cfg(test)]

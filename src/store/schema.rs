@@ -21,10 +21,12 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const MESSAGE_META: TableDefinition<u64, &[u8]> = TableDefinition::new("message_meta");
 pub const MESSAGE_RAW: TableDefinition<u64, &[u8]> = TableDefinition::new("message_raw");
-pub const BY_SERVER_KEY: TableDefinition<(&str, &str), (u64, u64)> = TableDefinition::new("by_server_key");
+pub const BY_SERVER_KEY: TableDefinition<(&str, &str), (u64, u64)> =
+    TableDefinition::new("by_server_key");
 pub const BY_HASH: TableDefinition<(&str, &[u8]), u64> = TableDefinition::new("by_hash");
 pub const BY_ACCOUNT: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_account");
-pub const PENDING_DELETE: TableDefinition<(&str, &str), u64> = TableDefinition::new("pending_delete");
+pub const PENDING_DELETE: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("pending_delete");
 pub const ACCOUNT_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("account_state");
 pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 

@@ -24,7 +24,12 @@ fn open() -> (tempfile::TempDir, Store) {
 fn stores_exact_bytes_with_increasing_ids() {
     let (_d, s) = open();
     let raw1 = b"Subject: one\r\n\r\nbody\r\n.\r\n\x00\xff".to_vec();
-    let out = s.commit_batch(&[msg("a", "pop3:1", &raw1, false), msg("a", "pop3:2", b"Subject: two\r\n\r\nx", false)]).unwrap();
+    let out = s
+        .commit_batch(&[
+            msg("a", "pop3:1", &raw1, false),
+            msg("a", "pop3:2", b"Subject: two\r\n\r\nx", false),
+        ])
+        .unwrap();
     assert_eq!(out, [StoreOutcome::Stored(1), StoreOutcome::Stored(2)]);
     assert_eq!(s.raw(1).unwrap().unwrap(), raw1);
     let list = s.list_messages("a", 10, None).unwrap();
@@ -38,47 +43,97 @@ fn stores_exact_bytes_with_increasing_ids() {
 fn the_same_key_is_stored_once() {
     let (_d, s) = open();
     let m = msg("a", "imap:1:5:INBOX", b"Subject: x\r\n\r\ny", false);
-    assert_eq!(s.commit_batch(std::slice::from_ref(&m)).unwrap(), [StoreOutcome::Stored(1)]);
-    assert_eq!(s.commit_batch(&[m.clone(), m]).unwrap(), [StoreOutcome::Duplicate(1), StoreOutcome::Duplicate(1)]);
+    assert_eq!(
+        s.commit_batch(std::slice::from_ref(&m)).unwrap(),
+        [StoreOutcome::Stored(1)]
+    );
+    assert_eq!(
+        s.commit_batch(&[m.clone(), m]).unwrap(),
+        [StoreOutcome::Duplicate(1), StoreOutcome::Duplicate(1)]
+    );
     assert_eq!(s.message_count().unwrap(), 1);
     // Another account may hold the same key.
-    assert_eq!(s.commit_batch(&[msg("b", "imap:1:5:INBOX", b"Subject: x\r\n\r\ny", false)]).unwrap(), [StoreOutcome::Stored(2)]);
+    assert_eq!(
+        s.commit_batch(&[msg("b", "imap:1:5:INBOX", b"Subject: x\r\n\r\ny", false)])
+            .unwrap(),
+        [StoreOutcome::Stored(2)]
+    );
 }
 
 #[test]
 fn uidvalidity_change_matches_by_content() {
     let (_d, s) = open();
-    s.commit_batch(&[msg("a", &schema::imap_key("INBOX", 1, 5), b"Subject: x\r\n\r\ny", false)]).unwrap();
-    let again = msg("a", &schema::imap_key("INBOX", 2, 1), b"Subject: x\r\n\r\ny", false);
-    assert_eq!(s.commit_batch(&[again]).unwrap(), [StoreOutcome::Duplicate(1)]);
+    s.commit_batch(&[msg(
+        "a",
+        &schema::imap_key("INBOX", 1, 5),
+        b"Subject: x\r\n\r\ny",
+        false,
+    )])
+    .unwrap();
+    let again = msg(
+        "a",
+        &schema::imap_key("INBOX", 2, 1),
+        b"Subject: x\r\n\r\ny",
+        false,
+    );
+    assert_eq!(
+        s.commit_batch(&[again]).unwrap(),
+        [StoreOutcome::Duplicate(1)]
+    );
     // A different message under a new UIDVALIDITY is new; an identical copy in the same
     // UIDVALIDITY (another UID) is a legitimate second message.
-    let other = msg("a", &schema::imap_key("INBOX", 2, 2), b"Subject: z\r\n\r\ny", false);
+    let other = msg(
+        "a",
+        &schema::imap_key("INBOX", 2, 2),
+        b"Subject: z\r\n\r\ny",
+        false,
+    );
     assert_eq!(s.commit_batch(&[other]).unwrap(), [StoreOutcome::Stored(2)]);
-    let copy = msg("a", &schema::imap_key("INBOX", 2, 3), b"Subject: z\r\n\r\ny", false);
+    let copy = msg(
+        "a",
+        &schema::imap_key("INBOX", 2, 3),
+        b"Subject: z\r\n\r\ny",
+        false,
+    );
     assert_eq!(s.commit_batch(&[copy]).unwrap(), [StoreOutcome::Stored(3)]);
 }
 
 #[test]
 fn reused_key_with_other_size_is_a_new_message() {
     let (_d, s) = open();
-    s.commit_batch(&[msg("a", "pop3:X", b"Subject: first\r\n\r\n1", false)]).unwrap();
+    s.commit_batch(&[msg("a", "pop3:X", b"Subject: first\r\n\r\n1", false)])
+        .unwrap();
     let second = b"Subject: second, longer\r\n\r\n2";
-    let out = s.commit_batch(&[msg("a", "pop3:X", second, false)]).unwrap();
+    let out = s
+        .commit_batch(&[msg("a", "pop3:X", second, false)])
+        .unwrap();
     assert_eq!(out, [StoreOutcome::Stored(2)]);
-    assert_eq!(s.lookup_keys("a", &["pop3:X".into()]).unwrap(), [Some((2, second.len() as u64))]);
+    assert_eq!(
+        s.lookup_keys("a", &["pop3:X".into()]).unwrap(),
+        [Some((2, second.len() as u64))]
+    );
 }
 
 #[test]
 fn pending_deletes_commit_with_the_message_and_clear_on_delete() {
     let (_d, s) = open();
-    s.commit_batch(&[msg("a", "pop3:1", b"Subject: 1\r\n\r\n", true), msg("a", "pop3:2", b"Subject: 2\r\n\r\n", false)]).unwrap();
+    s.commit_batch(&[
+        msg("a", "pop3:1", b"Subject: 1\r\n\r\n", true),
+        msg("a", "pop3:2", b"Subject: 2\r\n\r\n", false),
+    ])
+    .unwrap();
     assert_eq!(s.pending_deletes("a").unwrap(), [("pop3:1".to_string(), 1)]);
     assert_eq!(s.pending_deletes("b").unwrap(), []);
-    assert_eq!(s.record(1).unwrap().unwrap().meta.on_server, OnServer::DeletePending);
+    assert_eq!(
+        s.record(1).unwrap().unwrap().meta.on_server,
+        OnServer::DeletePending
+    );
     s.mark_deleted("a", &["pop3:1".into()]).unwrap();
     assert_eq!(s.pending_delete_count("a").unwrap(), 0);
-    assert_eq!(s.record(1).unwrap().unwrap().meta.on_server, OnServer::Deleted);
+    assert_eq!(
+        s.record(1).unwrap().unwrap().meta.on_server,
+        OnServer::Deleted
+    );
     assert_eq!(s.record(2).unwrap().unwrap().meta.on_server, OnServer::Kept);
 }
 
@@ -86,7 +141,11 @@ fn pending_deletes_commit_with_the_message_and_clear_on_delete() {
 fn seen_keys_are_not_messages() {
     let (_d, s) = open();
     s.mark_seen("a", &[("pop3:old".into(), 10)]).unwrap();
-    assert_eq!(s.lookup_keys("a", &["pop3:old".into(), "pop3:new".into()]).unwrap(), [Some((0, 10)), None]);
+    assert_eq!(
+        s.lookup_keys("a", &["pop3:old".into(), "pop3:new".into()])
+            .unwrap(),
+        [Some((0, 10)), None]
+    );
     assert_eq!(s.message_count().unwrap(), 0);
 }
 
@@ -97,7 +156,11 @@ fn second_open_is_refused_clearly_and_file_is_private() {
     let path = dir.path().join("sub/s.redb");
     let err = Store::open(&path).err().expect("second open must fail");
     assert!(matches!(err, StoreError::InUse(_)));
-    assert!(err.to_string().contains("in use by another mail-ingest process"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("in use by another mail-ingest process"),
+        "{err}"
+    );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
@@ -108,7 +171,8 @@ fn data_survives_reopen_and_cursors_only_move_forward() {
     let path = dir.path().join("s.redb");
     {
         let s = Store::open(&path).unwrap();
-        s.commit_batch(&[msg("a", "pop3:1", b"Subject: 1\r\n\r\n", true)]).unwrap();
+        s.commit_batch(&[msg("a", "pop3:1", b"Subject: 1\r\n\r\n", true)])
+            .unwrap();
         assert_eq!(s.set_cursor("n", 5).unwrap(), 5);
         assert_eq!(s.set_cursor("n", 3).unwrap(), 5);
     }

@@ -1,0 +1,141 @@
+//! The store actor: the one writer of the redb file, committing in groups.
+//!
+//! Commit requests from every account queue here; while one transaction commits (fsync, on
+//! a blocking thread), the next requests wait and then go into the next transaction
+//! together. Each requester gets the outcome of its own messages only after the transaction
+//! holding them committed: that reply is the acknowledgement a delete waits for.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::store::{NewMessage, Store, StoreOutcome};
+
+/// The outcome of one commit request: one outcome per message, or why nothing committed.
+pub type CommitReply = Result<Vec<StoreOutcome>, String>;
+
+/// Messages of the store actor.
+pub enum StoreMsg {
+    /// Commit these messages; reply after the commit.
+    Commit(Vec<NewMessage>, RpcReplyPort<CommitReply>),
+    /// Internal: a group commit finished.
+    Committed(CommitReply, Vec<Waiter>),
+}
+
+/// A requester waiting for its part of a group commit.
+pub struct Waiter {
+    count: usize,
+    reply: RpcReplyPort<CommitReply>,
+}
+
+pub struct StoreActor;
+
+/// The store actor's state.
+pub struct StoreState {
+    /// The database; reads elsewhere share it, writes happen only here.
+    store: Arc<Store>,
+    /// Woken after every successful commit (subscribers wait on it).
+    committed: Arc<Notify>,
+    /// Requests waiting for the next transaction.
+    queue: Vec<(Vec<NewMessage>, RpcReplyPort<CommitReply>)>,
+    /// True while a transaction is committing.
+    committing: bool,
+}
+
+impl Actor for StoreActor {
+    type Msg = StoreMsg;
+    type State = StoreState;
+    type Arguments = (Arc<Store>, Arc<Notify>);
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<StoreMsg>,
+        (store, committed): (Arc<Store>, Arc<Notify>),
+    ) -> Result<StoreState, ActorProcessingErr> {
+        Ok(StoreState {
+            store,
+            committed,
+            queue: Vec::new(),
+            committing: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<StoreMsg>,
+        msg: StoreMsg,
+        state: &mut StoreState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            StoreMsg::Commit(batch, reply) => {
+                state.queue.push((batch, reply));
+                if !state.committing {
+                    start_commit(&myself, state);
+                }
+            }
+            StoreMsg::Committed(result, waiters) => {
+                if result.is_ok() {
+                    state.committed.notify_waiters();
+                }
+                answer(result, waiters);
+                state.committing = false;
+                if !state.queue.is_empty() {
+                    start_commit(&myself, state);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Commits everything queued in one transaction, off the async threads.
+fn start_commit(myself: &ActorRef<StoreMsg>, state: &mut StoreState) {
+    state.committing = true;
+    let mut all = Vec::new();
+    let mut waiters = Vec::new();
+    for (batch, reply) in state.queue.drain(..) {
+        waiters.push(Waiter {
+            count: batch.len(),
+            reply,
+        });
+        all.extend(batch);
+    }
+    let store = state.store.clone();
+    let me = myself.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let n = all.len();
+        let result = tokio::task::spawn_blocking(move || store.commit_batch(&all))
+            .await
+            .map_err(|e| format!("store commit panicked: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION)
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::metrics::STORE_BATCH_MESSAGES).record(n as f64);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, messages = n, "store commit failed");
+        }
+        // If the actor is gone the waiters' ports drop: "not stored", the safe default.
+        let _ = me.send_message(StoreMsg::Committed(result, waiters));
+    });
+}
+
+fn answer(result: CommitReply, waiters: Vec<Waiter>) {
+    match result {
+        Ok(outcomes) => {
+            let mut rest = outcomes.into_iter();
+            for w in waiters {
+                let mine: Vec<StoreOutcome> = rest.by_ref().take(w.count).collect();
+                let _ = w.reply.send(Ok(mine));
+            }
+        }
+        Err(e) => {
+            for w in waiters {
+                let _ = w.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}

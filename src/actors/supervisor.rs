@@ -1,0 +1,336 @@
+//! The supervisor: builds the tree (store and parser actors, connectors, one account actor
+//! per enabled account), restarts a failed account actor with capped, jittered backoff while
+//! the others carry on, and applies a reloaded config by restarting only what changed.
+//!
+//! Supervision is overridden on purpose: ractor's default would stop the supervisor when
+//! any child exits.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
+
+use super::account::{AccountActor, AccountArgs};
+use super::parser::ParserActor;
+use super::store::StoreActor;
+use crate::backoff::Backoff;
+use crate::check::Pipeline;
+use crate::config::{AccountConfig, Config};
+use crate::metrics as m;
+use crate::model::AccountRunState;
+use crate::net::ConnectorHandle;
+use crate::registry::Registry;
+use crate::store::Store;
+
+/// Messages of the supervisor.
+pub enum SupervisorMsg {
+    /// Apply a new (validated) config; reply with what changed.
+    Reload(Box<Config>, RpcReplyPort<Vec<String>>),
+    /// Start an account again after its backoff.
+    Respawn(String),
+}
+
+/// What the supervisor starts from.
+pub struct SupervisorArgs {
+    pub config: Config,
+    pub store: Arc<Store>,
+    /// Woken after every commit, for subscribers.
+    pub committed: Arc<tokio::sync::Notify>,
+    pub registry: Registry,
+    /// Run automatic checks (false for one-shot `check`).
+    pub automatic: bool,
+}
+
+pub struct Supervisor;
+
+/// The supervisor's state.
+pub struct SupervisorState {
+    config: Config,
+    store: Arc<Store>,
+    committed: Arc<tokio::sync::Notify>,
+    registry: Registry,
+    automatic: bool,
+    /// Set in `post_start`, once the store and parser actors run.
+    pipeline: Option<Pipeline>,
+    /// One handle per `[connectors.*]`.
+    connectors: HashMap<String, ConnectorHandle>,
+    /// Which account each running actor serves.
+    actors: HashMap<ActorId, String>,
+    /// Account actors stopped on purpose (reload), whose exit is not a failure.
+    stopping: HashSet<ActorId>,
+    /// Restart delays per account.
+    restarts: HashMap<String, Backoff>,
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        Ok(SupervisorState {
+            config: args.config,
+            store: args.store,
+            committed: args.committed,
+            registry: args.registry,
+            automatic: args.automatic,
+            pipeline: None,
+            connectors: HashMap::new(),
+            actors: HashMap::new(),
+            stopping: HashSet::new(),
+            restarts: HashMap::new(),
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (store_actor, _) = Actor::spawn_linked(
+            None,
+            StoreActor,
+            (state.store.clone(), state.committed.clone()),
+            myself.get_cell(),
+        )
+        .await?;
+        let (parser, _) = Actor::spawn_linked(None, ParserActor, (), myself.get_cell()).await?;
+        state.pipeline = Some(Pipeline {
+            parser,
+            store_actor,
+            store: state.store.clone(),
+        });
+        state.connectors = build_connectors(&state.config);
+        let accounts: Vec<AccountConfig> = state.config.accounts.values().cloned().collect();
+        for account in accounts {
+            start_account(&myself, state, account).await;
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself.stop_children(None);
+        for name in state.registry.names() {
+            state
+                .registry
+                .set_actor(&name, None, AccountRunState::Disabled);
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Reload(config, reply) => {
+                let changed = reload(&myself, state, *config).await;
+                let _ = reply.send(changed);
+            }
+            SupervisorMsg::Respawn(name) => {
+                let still_there = state.config.accounts.get(&name).cloned();
+                let running = state.actors.values().any(|n| *n == name);
+                if let Some(account) = still_there
+                    && !running
+                {
+                    metrics::counter!(m::ACCOUNT_RESTARTS, "account" => name.clone()).increment(1);
+                    start_account(&myself, state, account).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason),
+            _ => return Ok(()),
+        };
+        child_exited(&myself, state, cell, why);
+        Ok(())
+    }
+}
+
+/// An account actor ended: on purpose (reload) nothing happens; otherwise it is restarted
+/// after backoff. The store or parser ending is fatal: the supervisor stops, `/health` fails.
+fn child_exited(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    cell: ActorCell,
+    why: Option<String>,
+) {
+    let id = cell.get_id();
+    if state.stopping.remove(&id) {
+        state.actors.remove(&id);
+        return;
+    }
+    let Some(name) = state.actors.remove(&id) else {
+        tracing::error!(reason = ?why, "the store or parser actor stopped; stopping");
+        myself.stop(Some("pipeline actor stopped".into()));
+        return;
+    };
+    let delay = state.restarts.entry(name.clone()).or_default().next_delay();
+    tracing::error!(account = %name, reason = ?why, retry_in = ?delay, "account actor failed; restarting after backoff");
+    state
+        .registry
+        .set_actor(&name, None, AccountRunState::Failing);
+    state.registry.record_check(
+        &name,
+        None,
+        Some(format!(
+            "internal failure: {}",
+            why.unwrap_or_else(|| "stopped".into())
+        )),
+    );
+    let name2 = name.clone();
+    myself.send_after(delay, move || SupervisorMsg::Respawn(name2));
+}
+
+fn build_connectors(config: &Config) -> HashMap<String, ConnectorHandle> {
+    config
+        .connectors
+        .values()
+        .map(|c| {
+            let auth = c.credential.as_ref().and_then(|cred| match config.password_of(cred) {
+                Ok(pair) => Some(pair),
+                Err(e) => {
+                    tracing::error!(connector = %c.name, error = %e, "connector credential unavailable; connecting without authentication");
+                    None
+                }
+            });
+            (c.name.clone(), ConnectorHandle::new(c, auth))
+        })
+        .collect()
+}
+
+async fn start_account(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    account: AccountConfig,
+) {
+    let name = account.name.clone();
+    if !account.enabled {
+        state
+            .registry
+            .set_actor(&name, None, AccountRunState::Disabled);
+        return;
+    }
+    let Some(pipeline) = state.pipeline.clone() else {
+        return;
+    };
+    let args = AccountArgs {
+        login: state.config.password_of(&account.credential),
+        connector: account
+            .connector
+            .as_ref()
+            .and_then(|c| state.connectors.get(c).cloned()),
+        pipeline,
+        registry: state.registry.clone(),
+        automatic: state.automatic,
+        account,
+    };
+    state.registry.set_actor(&name, None, AccountRunState::Idle);
+    match Actor::spawn_linked(None, AccountActor, args, myself.get_cell()).await {
+        Ok((actor, _)) => {
+            state.actors.insert(actor.get_id(), name.clone());
+            state
+                .registry
+                .set_actor(&name, Some(actor), AccountRunState::Idle);
+        }
+        Err(e) => {
+            tracing::error!(account = %name, error = %e, "cannot start account actor");
+            state
+                .registry
+                .set_actor(&name, None, AccountRunState::Failing);
+        }
+    }
+}
+
+fn stop_account(state: &mut SupervisorState, name: &str) {
+    let ids: Vec<ActorId> = state
+        .actors
+        .iter()
+        .filter(|(_, n)| *n == name)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ids {
+        if let Some(actor) = state.registry.get(name).and_then(|l| l.actor) {
+            state.stopping.insert(id);
+            // Killing is safe by the delivery contract: what committed is acknowledged and
+            // its delete replayed later; what did not is fetched again.
+            actor.kill();
+        }
+    }
+}
+
+/// What an account's behaviour depends on: its own table plus its credential and connector.
+fn fingerprint(config: &Config, account: &AccountConfig) -> String {
+    format!(
+        "{account:?}|{:?}|{:?}",
+        config.credentials.get(&account.credential),
+        account.connector.as_ref().map(|c| (
+            config.connectors.get(c),
+            config
+                .connectors
+                .get(c)
+                .and_then(|c| c.credential.as_ref())
+                .and_then(|cr| config.credentials.get(cr))
+        ))
+    )
+}
+
+/// Applies a new config, restarting only the accounts whose settings changed.
+async fn reload(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    new: Config,
+) -> Vec<String> {
+    let old = std::mem::replace(&mut state.config, new);
+    let new = state.config.clone();
+    let old_prints: BTreeMap<&String, String> = old
+        .accounts
+        .iter()
+        .map(|(n, a)| (n, fingerprint(&old, a)))
+        .collect();
+    let mut changed = Vec::new();
+    if old.connectors != new.connectors || old.credentials != new.credentials {
+        state.connectors = build_connectors(&new);
+    }
+    for (name, print) in &old_prints {
+        if !new.accounts.contains_key(*name) {
+            stop_account(state, name);
+            state.registry.remove(name);
+            changed.push(format!("accounts.{name} removed"));
+        } else if fingerprint(&new, &new.accounts[*name]) != *print {
+            stop_account(state, name);
+            start_account(myself, state, new.accounts[*name].clone()).await;
+            changed.push(format!("accounts.{name} restarted"));
+        }
+    }
+    for (name, account) in &new.accounts {
+        if !old.accounts.contains_key(name) {
+            start_account(myself, state, account.clone()).await;
+            changed.push(format!("accounts.{name} added"));
+        }
+    }
+    tracing::info!(changed = ?changed, "config reloaded");
+    changed
+}

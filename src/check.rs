@@ -1,0 +1,520 @@
+//! One check of one account, whatever the protocol: list what the server has, skip what the
+//! store holds, fetch the rest in bounded batches through the parser and store actors, and
+//! delete on the server exactly what the store acknowledged.
+//!
+//! Memory is bounded by the in-flight window ([`WINDOW_BYTES`]) plus one message: a fetch
+//! waits for room before it reads on, so a slow disk slows the download instead of growing
+//! the heap.
+
+use std::sync::Arc;
+
+use ractor::ActorRef;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::actors::CallResultExt;
+use crate::actors::parser::{Downloaded, ParserMsg};
+use crate::actors::store::StoreMsg;
+use crate::config::{AccountConfig, Backfill};
+use crate::error::{CheckError, Stage};
+use crate::metrics as m;
+use crate::model::CheckSummary;
+use crate::store::schema::SEEN_NOT_INGESTED;
+use crate::store::{Store, StoreOutcome};
+
+/// Bytes of downloaded messages allowed between the socket and the store's commit.
+pub const WINDOW_BYTES: usize = 24 << 20;
+/// Messages go to the parser and store in chunks of about this many bytes...
+const CHUNK_BYTES: usize = 2 << 20;
+/// ...or this many messages, whichever comes first.
+const CHUNK_MESSAGES: usize = 512;
+/// One fetch command asks for about this many bytes...
+pub const FETCH_BATCH_BYTES: u64 = 8 << 20;
+/// ...or this many messages.
+pub const FETCH_BATCH_MESSAGES: usize = 1000;
+/// Most messages one check will list; more is treated as a misbehaving server.
+pub const MAX_MESSAGES_PER_CHECK: usize = 1_000_000;
+
+/// A message as the server lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerMessage {
+    /// IMAP UID, or POP3 message number.
+    pub handle: u32,
+    /// The store key; `None` for POP3 without UIDL (the key is then made from the content).
+    pub key: Option<String>,
+    /// The size the server announced.
+    pub size: u64,
+}
+
+/// What a delete on the server achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// Gone now (IMAP UID EXPUNGE).
+    Now,
+    /// Gone once the session ends cleanly (POP3 DELE, made final by QUIT).
+    AtFinish,
+    /// Flagged `\Deleted` only: the server has no UIDPLUS, and expunging would remove other
+    /// clients' deleted messages too. The delete stays owed.
+    Flagged,
+}
+
+/// The protocol side of a check.
+pub trait Session: Send {
+    /// Everything in the mailbox.
+    fn list(&mut self) -> impl Future<Output = Result<Vec<ServerMessage>, CheckError>> + Send;
+    /// Downloads `batch`, handing each message to `sink` as it arrives.
+    fn fetch(
+        &mut self,
+        batch: &[ServerMessage],
+        sink: &mut Ingest,
+    ) -> impl Future<Output = Result<(), CheckError>> + Send;
+    /// Deletes these messages on the server.
+    fn delete(
+        &mut self,
+        batch: &[ServerMessage],
+    ) -> impl Future<Output = Result<Deleted, CheckError>> + Send;
+    /// Ends the session (LOGOUT / QUIT).
+    fn finish(self) -> impl Future<Output = Result<(), CheckError>> + Send;
+}
+
+/// The actors and store a check feeds.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub parser: ActorRef<ParserMsg>,
+    pub store_actor: ActorRef<StoreMsg>,
+    /// For reads (lookups, state); writes go through `store_actor`.
+    pub store: Arc<Store>,
+}
+
+/// Runs a blocking store read or write off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, CheckError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| CheckError::new(Stage::Store, format!("store task failed: {e}")))?
+        .map_err(|e| CheckError::new(Stage::Store, e.to_string()))
+}
+
+/// An acknowledged chunk: the messages and what the store did with each (or why not).
+type AckBatch = (Vec<ServerMessage>, Result<Vec<StoreOutcome>, String>);
+
+/// The sink a session pushes downloaded messages into.
+pub struct Ingest {
+    account: String,
+    delete_after: bool,
+    max_size: u64,
+    pipeline: Pipeline,
+    window: Arc<Semaphore>,
+    chunk: Vec<Downloaded>,
+    chunk_messages: Vec<ServerMessage>,
+    chunk_bytes: usize,
+    chunk_permits: Vec<OwnedSemaphorePermit>,
+    acks_tx: mpsc::UnboundedSender<AckBatch>,
+    acks_rx: mpsc::UnboundedReceiver<AckBatch>,
+    in_flight: usize,
+    /// Messages downloaded in this check.
+    pub fetched: u64,
+    /// Messages over `max_message_size` found while downloading.
+    pub oversize: u64,
+}
+
+impl Ingest {
+    pub fn new(account: &AccountConfig, pipeline: Pipeline) -> Self {
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+        Ingest {
+            account: account.name.clone(),
+            delete_after: !account.keep_copy,
+            max_size: account.max_message_size,
+            pipeline,
+            window: Arc::new(Semaphore::new(WINDOW_BYTES >> 10)),
+            chunk: Vec::new(),
+            chunk_messages: Vec::new(),
+            chunk_bytes: 0,
+            chunk_permits: Vec::new(),
+            acks_tx,
+            acks_rx,
+            in_flight: 0,
+            fetched: 0,
+            oversize: 0,
+        }
+    }
+
+    /// The size cap a session applies while reading a message.
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    /// Counts a message that turned out larger than `max_message_size` while downloading.
+    pub fn oversize(&mut self) {
+        self.oversize += 1;
+        m_count(&self.account, "oversize", 1);
+    }
+
+    /// Takes one downloaded message; waits while the window is full.
+    pub async fn push(&mut self, message: ServerMessage, raw: Vec<u8>) {
+        let units = ((raw.len() >> 10).max(1)).min(WINDOW_BYTES >> 10) as u32;
+        let permit = self
+            .window
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .expect("window semaphore is never closed");
+        self.fetched += 1;
+        m_count(&self.account, "fetched", 1);
+        metrics::counter!(m::FETCHED_BYTES, "account" => self.account.clone())
+            .increment(raw.len() as u64);
+        let server_key = message.key.clone().unwrap_or_else(|| content_key(&raw));
+        self.chunk_bytes += raw.len();
+        self.chunk.push(Downloaded {
+            account: self.account.clone(),
+            server_key: server_key.clone(),
+            listed_size: message.size,
+            raw,
+            delete_after: self.delete_after,
+        });
+        self.chunk_messages.push(ServerMessage {
+            key: Some(server_key),
+            ..message
+        });
+        self.chunk_permits.push(permit);
+        if self.chunk_bytes >= CHUNK_BYTES || self.chunk.len() >= CHUNK_MESSAGES {
+            self.dispatch();
+        }
+    }
+
+    /// Sends the current chunk to the parser, then the store, in the background.
+    pub fn dispatch(&mut self) {
+        if self.chunk.is_empty() {
+            return;
+        }
+        let chunk = std::mem::take(&mut self.chunk);
+        let messages = std::mem::take(&mut self.chunk_messages);
+        let permits = std::mem::take(&mut self.chunk_permits);
+        self.chunk_bytes = 0;
+        self.in_flight += 1;
+        let pipeline = self.pipeline.clone();
+        let tx = self.acks_tx.clone();
+        tokio::spawn(async move {
+            let result = parse_and_store(&pipeline, chunk).await;
+            drop(permits);
+            let _ = tx.send((messages, result));
+        });
+    }
+
+    /// The acknowledgements that have arrived so far, without waiting.
+    pub fn ready(&mut self) -> Vec<AckBatch> {
+        let mut out = Vec::new();
+        while let Ok(ack) = self.acks_rx.try_recv() {
+            self.in_flight -= 1;
+            out.push(ack);
+        }
+        out
+    }
+
+    /// Sends what is left and waits for every acknowledgement.
+    pub async fn drain(&mut self) -> Vec<AckBatch> {
+        self.dispatch();
+        let mut out = Vec::new();
+        while self.in_flight > 0 {
+            match self.acks_rx.recv().await {
+                Some(ack) => {
+                    self.in_flight -= 1;
+                    out.push(ack);
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+async fn parse_and_store(
+    pipeline: &Pipeline,
+    chunk: Vec<Downloaded>,
+) -> Result<Vec<StoreOutcome>, String> {
+    let parsed = pipeline
+        .parser
+        .call(|reply| ParserMsg::Parse(chunk, reply), None)
+        .await
+        .map_err(|e| format!("parser unavailable: {e}"))?
+        .into_done()?;
+    pipeline
+        .store_actor
+        .call(|reply| StoreMsg::Commit(parsed, reply), None)
+        .await
+        .map_err(|e| format!("store unavailable: {e}"))?
+        .into_done()?
+}
+
+/// The store key of a POP3 message on a server without UIDL: its content.
+fn content_key(raw: &[u8]) -> String {
+    format!("pop3-content:{}", blake3::hash(raw).to_hex())
+}
+
+fn m_count(account: &str, outcome: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!(m::MESSAGES, "account" => account.to_string(), "outcome" => outcome)
+            .increment(n);
+    }
+}
+
+/// Runs one check over an open session. Counts go into `summary` even when it fails.
+pub async fn run<S: Session>(
+    mut session: S,
+    account: &AccountConfig,
+    pipeline: &Pipeline,
+    summary: &mut CheckSummary,
+) -> Result<(), CheckError> {
+    let listing = session.list().await?;
+    let plan = plan(account, pipeline, listing).await?;
+    summary.skipped += plan.skipped;
+    m_count(&account.name, "oversize", plan.oversize);
+    if plan.oversize > 0 {
+        tracing::warn!(account = %account.name, count = plan.oversize, limit = account.max_message_size, "messages larger than max_message_size stay on the server");
+    }
+
+    let mut owed_at_finish: Vec<String> = Vec::new();
+    delete(
+        &mut session,
+        account,
+        pipeline,
+        plan.owed_deletes,
+        summary,
+        &mut owed_at_finish,
+    )
+    .await?;
+
+    let mut ingest = Ingest::new(account, pipeline.clone());
+    let mut failure = None;
+    for batch in batches(&plan.to_fetch) {
+        if let Err(e) = session.fetch(batch, &mut ingest).await {
+            failure = Some(e);
+            break;
+        }
+        let acks = ingest.ready();
+        let to_delete = settle(account, acks, summary);
+        if let Err(e) = delete(
+            &mut session,
+            account,
+            pipeline,
+            to_delete,
+            summary,
+            &mut owed_at_finish,
+        )
+        .await
+        {
+            failure = Some(e);
+            break;
+        }
+    }
+    // Whatever happened to the connection, what was downloaded still gets stored.
+    let acks = ingest.drain().await;
+    summary.fetched += ingest.fetched;
+    summary.skipped += ingest.oversize;
+    let to_delete = settle(account, acks, summary);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    delete(
+        &mut session,
+        account,
+        pipeline,
+        to_delete,
+        summary,
+        &mut owed_at_finish,
+    )
+    .await?;
+    session.finish().await?;
+    if !owed_at_finish.is_empty() {
+        let n = owed_at_finish.len() as u64;
+        let name = account.name.clone();
+        blocking(&pipeline.store, move |s| {
+            s.mark_deleted(&name, &owed_at_finish)
+        })
+        .await?;
+        summary.deleted += n;
+        m_count(&account.name, "deleted", n);
+    }
+    Ok(())
+}
+
+/// What a check will do, decided from the listing and the store.
+struct Plan {
+    to_fetch: Vec<ServerMessage>,
+    owed_deletes: Vec<ServerMessage>,
+    skipped: u64,
+    oversize: u64,
+}
+
+async fn plan(
+    account: &AccountConfig,
+    pipeline: &Pipeline,
+    listing: Vec<ServerMessage>,
+) -> Result<Plan, CheckError> {
+    let name = account.name.clone();
+    let state = blocking(&pipeline.store, move |s| s.account_state(&name)).await?;
+    let remember_only = account.backfill == Backfill::New && !state.backfilled;
+    let mut plan = Plan {
+        to_fetch: Vec::new(),
+        owed_deletes: Vec::new(),
+        skipped: 0,
+        oversize: 0,
+    };
+    let mut seen = Vec::new();
+    for part in listing.chunks(10_000) {
+        let keys: Vec<String> = part
+            .iter()
+            .map(|m| m.key.clone().unwrap_or_default())
+            .collect();
+        let name = account.name.clone();
+        let known = blocking(&pipeline.store, move |s| s.lookup_keys(&name, &keys)).await?;
+        for (msg, known) in part.iter().zip(known) {
+            match known {
+                _ if msg.key.is_none() => plan.to_fetch.push(msg.clone()),
+                Some((SEEN_NOT_INGESTED, _)) => plan.skipped += 1,
+                Some((_, size)) if size == msg.size => {
+                    plan.skipped += 1;
+                    if !account.keep_copy {
+                        plan.owed_deletes.push(msg.clone());
+                    }
+                }
+                _ if remember_only => {
+                    seen.push((msg.key.clone().unwrap_or_default(), msg.size));
+                    plan.skipped += 1;
+                }
+                _ if msg.size > account.max_message_size => {
+                    plan.oversize += 1;
+                    plan.skipped += 1;
+                }
+                _ => plan.to_fetch.push(msg.clone()),
+            }
+        }
+    }
+    let name = account.name.clone();
+    let oversize = plan.oversize;
+    blocking(&pipeline.store, move |s| {
+        s.mark_seen(&name, &seen)?;
+        s.update_account_state(&name, |st| {
+            st.backfilled = true;
+            st.oversize = oversize;
+        })
+        .map(|_| ())
+    })
+    .await?;
+    Ok(plan)
+}
+
+/// Splits the fetch list into batches bounded in bytes and count.
+fn batches(messages: &[ServerMessage]) -> Vec<&[ServerMessage]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, m) in messages.iter().enumerate() {
+        if i > start && (bytes + m.size > FETCH_BATCH_BYTES || i - start >= FETCH_BATCH_MESSAGES) {
+            out.push(&messages[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += m.size;
+    }
+    if start < messages.len() {
+        out.push(&messages[start..]);
+    }
+    out
+}
+
+/// Counts acknowledgements; returns the messages now safe to delete on the server.
+fn settle(
+    account: &AccountConfig,
+    acks: Vec<AckBatch>,
+    summary: &mut CheckSummary,
+) -> Vec<ServerMessage> {
+    let mut to_delete = Vec::new();
+    let stored_before = summary.stored;
+    for (messages, result) in acks {
+        match result {
+            Ok(outcomes) => {
+                for (msg, outcome) in messages.into_iter().zip(outcomes) {
+                    match outcome {
+                        StoreOutcome::Stored(_) => summary.stored += 1,
+                        StoreOutcome::Duplicate(_) => {
+                            summary.skipped += 1;
+                            m_count(&account.name, "duplicate", 1);
+                        }
+                    }
+                    if !account.keep_copy {
+                        to_delete.push(msg);
+                    }
+                }
+            }
+            Err(e) => {
+                // Not stored: nothing is deleted, the next check fetches them again.
+                summary.errors += messages.len() as u64;
+                metrics::counter!(m::ERRORS, "account" => account.name.clone(), "stage" => Stage::Store.as_str()).increment(1);
+                tracing::error!(account = %account.name, error = %e, messages = messages.len(), "messages not stored; they stay on the server");
+                summary
+                    .error
+                    .get_or_insert(format!("cannot store messages: {e}"));
+            }
+        }
+    }
+    m_count(&account.name, "stored", summary.stored - stored_before);
+    to_delete
+}
+
+/// Deletes acknowledged messages on the server and records it in the store.
+async fn delete<S: Session>(
+    session: &mut S,
+    account: &AccountConfig,
+    pipeline: &Pipeline,
+    messages: Vec<ServerMessage>,
+    summary: &mut CheckSummary,
+    owed_at_finish: &mut Vec<String>,
+) -> Result<(), CheckError> {
+    if messages.is_empty() || account.keep_copy {
+        return Ok(());
+    }
+    let keys: Vec<String> = messages.iter().filter_map(|m| m.key.clone()).collect();
+    match session.delete(&messages).await? {
+        Deleted::Now => {
+            let n = keys.len() as u64;
+            let name = account.name.clone();
+            blocking(&pipeline.store, move |s| s.mark_deleted(&name, &keys)).await?;
+            summary.deleted += n;
+            m_count(&account.name, "deleted", n);
+        }
+        Deleted::AtFinish => owed_at_finish.extend(keys),
+        Deleted::Flagged => {
+            tracing::warn!(account = %account.name, count = keys.len(), "server lacks UIDPLUS: messages flagged \\Deleted and await an expunge by another client");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(size: u64) -> ServerMessage {
+        ServerMessage {
+            handle: 1,
+            key: None,
+            size,
+        }
+    }
+
+    #[test]
+    fn batches_are_bounded_in_bytes_and_count() {
+        let list: Vec<_> = (0..2500).map(|_| msg(1000)).collect();
+        let b = batches(&list);
+        assert_eq!(
+            b.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            [1000, 1000, 500]
+        );
+        let big: Vec<_> = (0..5).map(|_| msg(5 << 20)).collect();
+        assert_eq!(batches(&big).len(), 5);
+        assert!(batches(&[]).is_empty());
+    }
+}

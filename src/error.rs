@@ -1,0 +1,74 @@
+//! The error of a check: what failed, at which stage, in words an operator can act on.
+//!
+//! The stage is what callers branch on (metrics label, slow retry after an authentication
+//! failure); the message is for people. Messages never carry a secret.
+
+use std::fmt;
+
+/// Where in a check something failed; the `stage` label of `mail_ingest_errors_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Connect,
+    Proxy,
+    Tls,
+    Auth,
+    Fetch,
+    Store,
+    Delete,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Proxy => "proxy",
+            Stage::Tls => "tls",
+            Stage::Auth => "auth",
+            Stage::Fetch => "fetch",
+            Stage::Store => "store",
+            Stage::Delete => "delete",
+        }
+    }
+}
+
+/// A failed step of a check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckError {
+    pub stage: Stage,
+    pub message: String,
+}
+
+impl CheckError {
+    pub fn new(stage: Stage, message: impl Into<String>) -> Self {
+        CheckError {
+            stage,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+/// Shorthand for building a [`CheckError`] from any displayable cause.
+pub fn fail(stage: Stage, what: impl fmt::Display) -> impl FnOnce(std::io::Error) -> CheckError {
+    let what = what.to_string();
+    move |e| CheckError::new(stage, format!("{what}: {}", describe_io(&e)))
+}
+
+/// An I/O error in plain words ("timed out", "connection refused", ...).
+pub fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        TimedOut => "timed out".into(),
+        UnexpectedEof => "the server closed the connection".into(),
+        ConnectionReset => "the connection was reset".into(),
+        ConnectionRefused => "connection refused".into(),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,287 @@
+//! IMAP accounts with async-imap: greeting and STARTTLS by hand (so injected bytes are
+//! caught), LOGIN, SELECT, a UID/size listing, `UID FETCH` of UID sets with `BODY.PEEK[]`,
+//! and deletes as `UID STORE +FLAGS.SILENT (\Deleted)` plus `UID EXPUNGE` of exactly those
+//! UIDs (UIDPLUS). Every result stream is drained before the next command.
+
+pub mod greeting;
+
+use std::collections::HashMap;
+
+use async_imap::{Client, Session as ImapConn};
+use futures::TryStreamExt;
+
+use crate::check::{Deleted, Ingest, MAX_MESSAGES_PER_CHECK, ServerMessage, Session};
+use crate::config::{AccountConfig, TlsMode};
+use crate::error::{CheckError, Stage};
+use crate::net::{self, BoxStream, ConnectorHandle, Timed};
+use crate::secret::Secret;
+use crate::store::schema::imap_key;
+
+type Conn = ImapConn<Timed<BoxStream>>;
+
+/// A logged-in IMAP session with its mailbox selected.
+pub struct ImapSession {
+    conn: Conn,
+    mailbox: String,
+    /// The selected mailbox's UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// Messages in the mailbox at SELECT.
+    pub exists: u32,
+    /// The server's capabilities after login.
+    pub capabilities: Vec<String>,
+    uidplus: bool,
+}
+
+fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -> CheckError + '_ {
+    move |e| CheckError::new(stage, format!("{what}: {}", describe(&e)))
+}
+
+fn describe(e: &async_imap::error::Error) -> String {
+    use async_imap::error::Error::*;
+    match e {
+        Io(io) => crate::error::describe_io(io),
+        ConnectionLost => "the server closed the connection".into(),
+        No(text) => format!("server answered NO: {text}"),
+        Bad(text) => format!("server answered BAD: {text}"),
+        Parse(p) => format!("malformed server response: {p}"),
+        other => other.to_string(),
+    }
+}
+
+impl ImapSession {
+    /// Connects, logs in and selects the account's mailbox.
+    pub async fn open(
+        account: &AccountConfig,
+        connector: Option<&ConnectorHandle>,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Self, CheckError> {
+        let mut stream = net::open(account, connector).await?;
+        greeting::read_greeting(&mut stream).await?;
+        if account.tls == TlsMode::Starttls {
+            greeting::starttls(&mut stream).await?;
+            stream = net::starttls(stream, account).await?;
+        }
+        stream.set_limit(account.io_timeout);
+        let client = Client::new(stream);
+        let mut conn = client
+            .login(username, password.expose())
+            .await
+            .map_err(|(e, _)| {
+                let stage = if matches!(e, async_imap::error::Error::No(_)) {
+                    Stage::Auth
+                } else {
+                    Stage::Connect
+                };
+                let text = describe(&e).replace(password.expose(), "***");
+                CheckError::new(stage, format!("login failed: {text}"))
+            })?;
+        let caps = conn
+            .capabilities()
+            .await
+            .map_err(imap_err(Stage::Fetch, "CAPABILITY failed"))?;
+        let capabilities: Vec<String> = caps
+            .iter()
+            .map(|c| format!("{c:?}"))
+            .map(|c| clean_capability(&c))
+            .collect();
+        let uidplus = caps.has_str("UIDPLUS");
+        let mailbox = conn.select(&account.mailbox).await.map_err(imap_err(
+            Stage::Fetch,
+            &format!("cannot select mailbox `{}`", account.mailbox),
+        ))?;
+        let uidvalidity = mailbox.uid_validity.ok_or_else(|| {
+            CheckError::new(
+                Stage::Fetch,
+                format!(
+                    "the server gave no UIDVALIDITY for `{}`; messages cannot be tracked",
+                    account.mailbox
+                ),
+            )
+        })?;
+        Ok(ImapSession {
+            conn,
+            mailbox: account.mailbox.clone(),
+            uidvalidity,
+            exists: mailbox.exists,
+            capabilities,
+            uidplus,
+        })
+    }
+
+    /// True when the server supports IDLE.
+    pub fn has_idle(&self) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("IDLE"))
+    }
+}
+
+/// `Atom("IDLE")` -> `IDLE`, `Auth("PLAIN")` -> `AUTH=PLAIN`, `Imap4rev1` -> `IMAP4rev1`.
+fn clean_capability(debug: &str) -> String {
+    if let Some(inner) = debug
+        .strip_prefix("Atom(\"")
+        .and_then(|s| s.strip_suffix("\")"))
+    {
+        inner.to_string()
+    } else if let Some(inner) = debug
+        .strip_prefix("Auth(\"")
+        .and_then(|s| s.strip_suffix("\")"))
+    {
+        format!("AUTH={inner}")
+    } else {
+        debug.to_uppercase()
+    }
+}
+
+/// A compact UID set: `1:5,7,9:12`.
+pub fn uid_set(uids: impl IntoIterator<Item = u32>) -> String {
+    let mut uids: Vec<u32> = uids.into_iter().collect();
+    uids.sort_unstable();
+    uids.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+impl Session for ImapSession {
+    async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
+        if self.exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let mut stream = self
+            .conn
+            .uid_fetch("1:*", "(UID RFC822.SIZE)")
+            .await
+            .map_err(imap_err(Stage::Fetch, "listing failed"))?;
+        let mut too_many = false;
+        while let Some(f) = stream
+            .try_next()
+            .await
+            .map_err(imap_err(Stage::Fetch, "listing failed"))?
+        {
+            if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                if out.len() >= MAX_MESSAGES_PER_CHECK {
+                    too_many = true;
+                    continue;
+                }
+                out.push(ServerMessage {
+                    handle: uid,
+                    key: Some(imap_key(&self.mailbox, self.uidvalidity, uid)),
+                    size: size.into(),
+                });
+            }
+        }
+        if too_many {
+            tracing::warn!(
+                limit = MAX_MESSAGES_PER_CHECK,
+                "mailbox holds more messages than one check takes; the rest follow in later checks"
+            );
+        }
+        Ok(out)
+    }
+
+    async fn fetch(
+        &mut self,
+        batch: &[ServerMessage],
+        sink: &mut Ingest,
+    ) -> Result<(), CheckError> {
+        let by_uid: HashMap<u32, &ServerMessage> = batch.iter().map(|m| (m.handle, m)).collect();
+        let set = uid_set(batch.iter().map(|m| m.handle));
+        let mut stream = self
+            .conn
+            .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])")
+            .await
+            .map_err(imap_err(Stage::Fetch, "UID FETCH failed"))?;
+        while let Some(f) = stream
+            .try_next()
+            .await
+            .map_err(imap_err(Stage::Fetch, "UID FETCH failed"))?
+        {
+            let (Some(uid), Some(body)) = (f.uid, f.body()) else {
+                continue;
+            };
+            let Some(msg) = by_uid.get(&uid) else {
+                continue;
+            };
+            if body.len() as u64 > sink.max_size() {
+                sink.oversize();
+                continue;
+            }
+            sink.push((*msg).clone(), body.to_vec()).await;
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
+        let set = uid_set(batch.iter().map(|m| m.handle));
+        {
+            let stream = self
+                .conn
+                .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                .await
+                .map_err(imap_err(Stage::Delete, "UID STORE failed"))?;
+            let _: Vec<_> = stream
+                .try_collect()
+                .await
+                .map_err(imap_err(Stage::Delete, "UID STORE failed"))?;
+        }
+        if !self.uidplus {
+            return Ok(Deleted::Flagged);
+        }
+        let stream = self
+            .conn
+            .uid_expunge(&set)
+            .await
+            .map_err(imap_err(Stage::Delete, "UID EXPUNGE failed"))?;
+        let _: Vec<_> = stream
+            .try_collect()
+            .await
+            .map_err(imap_err(Stage::Delete, "UID EXPUNGE failed"))?;
+        Ok(Deleted::Now)
+    }
+
+    async fn finish(mut self) -> Result<(), CheckError> {
+        self.conn
+            .logout()
+            .await
+            .map_err(imap_err(Stage::Fetch, "LOGOUT failed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set([5, 1, 2, 3, 7, 9, 10, 11, 12]), "1:3,5,7,9:12");
+        assert_eq!(uid_set([4]), "4");
+        assert_eq!(uid_set([4, 4]), "4");
+    }
+
+    #[test]
+    fn capabilities_read_plainly() {
+        assert_eq!(clean_capability("Atom(\"IDLE\")"), "IDLE");
+        assert_eq!(clean_capability("Auth(\"PLAIN\")"), "AUTH=PLAIN");
+        assert_eq!(clean_capability("Imap4rev1"), "IMAP4REV1");
+    }
+}

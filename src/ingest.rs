@@ -1,0 +1,310 @@
+//! The embedding API: start the pipeline, check on demand, read the reports, follow stored
+//! messages through a durable feed, reload, shut down.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef, ActorStatus};
+use tokio::sync::Notify;
+
+use crate::actors::CallResultExt;
+use crate::actors::account::AccountMsg;
+use crate::actors::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
+use crate::config::{Config, ConfigError};
+use crate::model::{AccountReport, CheckSummary, MessageDetail, MessageMeta};
+use crate::registry::Registry;
+use crate::report;
+use crate::store::{Store, StoreError, StoredRecord};
+
+/// Why an operation of [`MailIngest`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("unknown account `{0}` (known: {1})")]
+    UnknownAccount(String, String),
+    #[error("account `{0}` is disabled; set enabled = true to check it")]
+    Disabled(String),
+    #[error("account `{0}` is restarting after a failure; try again shortly")]
+    NotRunning(String),
+    #[error("{0} cannot change while running; restart mail-ingest to apply it")]
+    NeedsRestart(&'static str),
+    #[error("the pipeline has stopped")]
+    Stopped,
+}
+
+/// How to start the pipeline.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Run automatic checks on each account's schedule (false: only [`MailIngest::check_now`]).
+    pub automatic_checks: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            automatic_checks: true,
+        }
+    }
+}
+
+/// A running pipeline: supervisor, accounts, parser and store.
+pub struct MailIngest {
+    config: Arc<RwLock<Config>>,
+    store: Arc<Store>,
+    registry: Registry,
+    supervisor: ActorRef<SupervisorMsg>,
+    committed: Arc<Notify>,
+}
+
+impl MailIngest {
+    /// Validates `config`, opens the store and starts every enabled account with automatic
+    /// checks.
+    pub async fn start(config: Config) -> Result<Self, IngestError> {
+        Self::start_with(config, Options::default()).await
+    }
+
+    /// Like [`MailIngest::start`], with options.
+    pub async fn start_with(config: Config, options: Options) -> Result<Self, IngestError> {
+        config.validate()?;
+        let path = config.store.path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|_| IngestError::Stopped)??;
+        let store = Arc::new(store);
+        let registry = Registry::default();
+        let committed = Arc::new(Notify::new());
+        let args = SupervisorArgs {
+            config: config.clone(),
+            store: store.clone(),
+            committed: committed.clone(),
+            registry: registry.clone(),
+            automatic: options.automatic_checks,
+        };
+        let (supervisor, _) = Actor::spawn(None, Supervisor, args)
+            .await
+            .map_err(|_| IngestError::Stopped)?;
+        Ok(MailIngest {
+            config: Arc::new(RwLock::new(config)),
+            store,
+            registry,
+            supervisor,
+            committed,
+        })
+    }
+
+    /// The running config.
+    pub fn config(&self) -> Config {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// True while the supervisor (and with it the store and parser) runs.
+    pub fn is_healthy(&self) -> bool {
+        matches!(
+            self.supervisor.get_status(),
+            ActorStatus::Running | ActorStatus::Upgrading
+        )
+    }
+
+    /// Checks one account now (automatic or not) and returns its summary.
+    pub async fn check_now(&self, account: &str) -> Result<CheckSummary, IngestError> {
+        let actor = self.account_actor(account)?;
+        actor
+            .call(|reply| AccountMsg::Check(Some(reply)), None)
+            .await
+            .map_err(|_| IngestError::NotRunning(account.into()))?
+            .into_done()
+            .map_err(|_| IngestError::NotRunning(account.into()))
+    }
+
+    fn account_actor(&self, account: &str) -> Result<ActorRef<AccountMsg>, IngestError> {
+        let config = self.config();
+        let Some(a) = config.accounts.get(account) else {
+            let known: Vec<&str> = config.accounts.keys().map(String::as_str).collect();
+            return Err(IngestError::UnknownAccount(
+                account.into(),
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                },
+            ));
+        };
+        if !a.enabled {
+            return Err(IngestError::Disabled(account.into()));
+        }
+        self.registry
+            .get(account)
+            .and_then(|l| l.actor)
+            .ok_or_else(|| IngestError::NotRunning(account.into()))
+    }
+
+    /// The Accounts report.
+    pub fn accounts(&self) -> Result<Vec<AccountReport>, IngestError> {
+        Ok(report::accounts(
+            &self.config(),
+            Some(&self.store),
+            Some(&self.registry),
+        )?)
+    }
+
+    /// One row of the Accounts report.
+    pub fn account(&self, name: &str) -> Result<Option<AccountReport>, IngestError> {
+        Ok(report::account(
+            &self.config(),
+            name,
+            Some(&self.store),
+            Some(&self.registry),
+        )?)
+    }
+
+    /// An account's Inbox report, newest first.
+    pub fn messages(
+        &self,
+        account: &str,
+        limit: Option<usize>,
+        before: Option<u64>,
+    ) -> Result<Vec<MessageMeta>, IngestError> {
+        Ok(report::inbox(&self.store, account, limit, before)?)
+    }
+
+    /// One stored message with its text.
+    pub fn message(&self, id: u64) -> Result<Option<MessageDetail>, IngestError> {
+        Ok(report::message(&self.store, id)?)
+    }
+
+    /// One stored message's exact bytes.
+    pub fn raw(&self, id: u64) -> Result<Option<Vec<u8>>, IngestError> {
+        Ok(self.store.raw(id)?)
+    }
+
+    /// Applies a new config: only accounts whose settings changed restart. Returns what
+    /// changed. An invalid config changes nothing.
+    pub async fn reload(&self, config: Config) -> Result<Vec<String>, IngestError> {
+        config.validate()?;
+        if config.store.path != self.config().store.path {
+            return Err(IngestError::NeedsRestart("store.path"));
+        }
+        let mut changed = self
+            .supervisor
+            .call(
+                |reply| SupervisorMsg::Reload(Box::new(config.clone()), reply),
+                None,
+            )
+            .await
+            .map_err(|_| IngestError::Stopped)?
+            .into_done()
+            .map_err(|_| IngestError::Stopped)?;
+        let old = std::mem::replace(
+            &mut *self.config.write().unwrap_or_else(|e| e.into_inner()),
+            config.clone(),
+        );
+        if old.http != config.http {
+            changed.push("http (applies after a restart)".into());
+        }
+        Ok(changed)
+    }
+
+    /// A durable feed of stored messages for subscriber `name`, resuming after its last ack.
+    pub fn subscribe(&self, name: &str) -> Result<Feed, IngestError> {
+        let position = self.store.cursor(name)?;
+        Ok(Feed {
+            name: name.into(),
+            store: self.store.clone(),
+            committed: self.committed.clone(),
+            position,
+            buffer: VecDeque::new(),
+        })
+    }
+
+    /// Stops every actor: running checks end, owed deletes stay recorded for the next start.
+    pub async fn shutdown(self) -> Result<(), IngestError> {
+        let _ = self
+            .supervisor
+            .stop_and_wait(None, Some(Duration::from_secs(30)))
+            .await;
+        Ok(())
+    }
+}
+
+/// One stored message as a feed delivers it.
+#[derive(Clone, Debug)]
+pub struct FeedMessage {
+    /// The store id: [`Feed::ack`] takes it.
+    pub id: u64,
+    pub meta: MessageMeta,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// The exact bytes as downloaded.
+    pub raw: Vec<u8>,
+}
+
+impl FeedMessage {
+    /// The readable text of the message.
+    pub fn text(&self) -> String {
+        crate::parse::text_of(&self.raw)
+    }
+}
+
+/// Stored messages in store order, at least once, from a durable cursor.
+pub struct Feed {
+    name: String,
+    store: Arc<Store>,
+    committed: Arc<Notify>,
+    /// The last id handed out.
+    position: u64,
+    buffer: VecDeque<FeedMessage>,
+}
+
+impl Feed {
+    /// The next stored message, waiting for one to arrive; `None` only if the store fails.
+    pub async fn next(&mut self) -> Option<FeedMessage> {
+        loop {
+            if let Some(m) = self.buffer.pop_front() {
+                self.position = m.id;
+                return Some(m);
+            }
+            let notified = self.committed.notified();
+            let (store, after) = (self.store.clone(), self.position);
+            let page = tokio::task::spawn_blocking(move || load_page(&store, after))
+                .await
+                .ok()?
+                .ok()?;
+            if page.is_empty() {
+                // Wake on the next commit; the timeout covers a commit between read and wait.
+                let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
+            }
+            self.buffer.extend(page);
+        }
+    }
+
+    /// Acknowledges everything up to and including `id` (cumulative, durable).
+    pub fn ack(&mut self, id: u64) -> Result<(), IngestError> {
+        self.store.set_cursor(&self.name, id)?;
+        Ok(())
+    }
+}
+
+fn load_page(store: &Store, after: u64) -> Result<Vec<FeedMessage>, StoreError> {
+    let records: Vec<StoredRecord> = store.messages_after(after, 64)?;
+    records
+        .into_iter()
+        .map(|r| {
+            let raw = store.raw(r.meta.id)?.unwrap_or_default();
+            Ok(FeedMessage {
+                id: r.meta.id,
+                meta: r.meta,
+                to: r.to,
+                cc: r.cc,
+                raw,
+            })
+        })
+        .collect()
+}

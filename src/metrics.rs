@@ -1,0 +1,82 @@
+//! Metric names, written down once, and their descriptions with units.
+//!
+//! The library only records through the `metrics` facade; nothing is exported unless the
+//! host installs a recorder (the binary installs the Prometheus one).
+
+pub const MESSAGES: &str = "mail_ingest_messages_total";
+pub const FETCHED_BYTES: &str = "mail_ingest_fetched_bytes_total";
+pub const ERRORS: &str = "mail_ingest_errors_total";
+pub const CHECKS: &str = "mail_ingest_checks_total";
+pub const CHECK_DURATION: &str = "mail_ingest_check_duration_seconds";
+pub const ACCOUNT_UP: &str = "mail_ingest_account_up";
+pub const LAST_SUCCESS: &str = "mail_ingest_last_success_timestamp_seconds";
+pub const PENDING_DELETES: &str = "mail_ingest_pending_deletes";
+pub const INSECURE_TLS: &str = "mail_ingest_insecure_tls";
+pub const ACCOUNT_RESTARTS: &str = "mail_ingest_account_restarts_total";
+pub const CONNECTOR_CONNECTIONS: &str = "mail_ingest_connector_connections_total";
+pub const STORE_COMMIT_DURATION: &str = "mail_ingest_store_commit_duration_seconds";
+pub const STORE_BATCH_MESSAGES: &str = "mail_ingest_store_batch_messages";
+
+/// Registers the description and unit of every metric with the installed recorder.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        MESSAGES,
+        Unit::Count,
+        "Messages by outcome: fetched, stored, deleted, duplicate, oversize, unparseable"
+    );
+    describe_counter!(
+        FETCHED_BYTES,
+        Unit::Bytes,
+        "Bytes of message data downloaded"
+    );
+    describe_counter!(
+        ERRORS,
+        Unit::Count,
+        "Errors by stage: connect, proxy, tls, auth, fetch, store, delete"
+    );
+    describe_counter!(CHECKS, Unit::Count, "Checks by outcome: ok, failed");
+    describe_histogram!(
+        CHECK_DURATION,
+        Unit::Seconds,
+        "Duration of one check of one account"
+    );
+    describe_gauge!(
+        ACCOUNT_UP,
+        "1 when the account's last check succeeded, 0 when it is failing"
+    );
+    describe_gauge!(
+        LAST_SUCCESS,
+        Unit::Seconds,
+        "Unix time of the account's last successful check"
+    );
+    describe_gauge!(
+        PENDING_DELETES,
+        Unit::Count,
+        "Messages stored but not yet deleted on the server"
+    );
+    describe_gauge!(
+        INSECURE_TLS,
+        "1 when the account skips certificate checks or uses no TLS"
+    );
+    describe_counter!(
+        ACCOUNT_RESTARTS,
+        Unit::Count,
+        "Restarts of the account's actor after a failure"
+    );
+    describe_counter!(
+        CONNECTOR_CONNECTIONS,
+        Unit::Count,
+        "Tunnels opened through a connector, by outcome"
+    );
+    describe_histogram!(
+        STORE_COMMIT_DURATION,
+        Unit::Seconds,
+        "Duration of one store commit (with fsync)"
+    );
+    describe_histogram!(
+        STORE_BATCH_MESSAGES,
+        Unit::Count,
+        "Messages per store commit"
+    );
+}

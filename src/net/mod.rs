@@ -1,0 +1,123 @@
+//! Reaching a mail server: TCP directly or through a SOCKS5 connector, then TLS.
+//!
+//! Every step up to the greeting is bounded by `connect_timeout`; after that each wait for
+//! the server is bounded by `io_timeout` (see [`timed`]). STARTTLS happens later, in the
+//! protocol code, with [`starttls`].
+
+pub mod socks;
+pub mod timed;
+pub mod tls;
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::config::{AccountConfig, TlsMode};
+use crate::error::{CheckError, Stage, describe_io};
+pub use socks::{ConnectorHandle, SocksTarget};
+pub use timed::Timed;
+
+/// Any byte stream a mail session runs over (plain or TLS, direct or tunnelled).
+pub trait MailStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> MailStream for T {}
+
+/// A boxed [`MailStream`].
+pub type BoxStream = Box<dyn MailStream>;
+
+/// Opens the account's connection: TCP (direct or via `connector`), then TLS when the
+/// account uses implicit TLS. Waits are bounded by `connect_timeout` until the caller
+/// switches to `io_timeout` with [`Timed::set_limit`] after the greeting.
+pub async fn open(
+    account: &AccountConfig,
+    connector: Option<&ConnectorHandle>,
+) -> Result<Timed<BoxStream>, CheckError> {
+    let limit = account.connect_timeout;
+    let (tcp, permit) = match connector {
+        Some(c) => c.connect(&account.address, account.port, limit).await?,
+        None => (direct(&account.address, account.port, limit).await?, None),
+    };
+    let stream: BoxStream = if account.tls == TlsMode::Implicit {
+        Box::new(handshake(Box::new(tcp), account).await?)
+    } else {
+        Box::new(tcp)
+    };
+    Ok(Timed::new(stream, limit, permit))
+}
+
+/// STARTTLS / STLS: runs the TLS handshake over a connection that has just agreed to it.
+pub async fn starttls(
+    stream: Timed<BoxStream>,
+    account: &AccountConfig,
+) -> Result<Timed<BoxStream>, CheckError> {
+    let (plain, permit) = stream.into_parts();
+    let tls = handshake(plain, account).await?;
+    Ok(Timed::new(Box::new(tls), account.connect_timeout, permit))
+}
+
+/// Connects TCP directly, within `limit`, with Nagle off.
+pub async fn direct(host: &str, port: u16, limit: Duration) -> Result<TcpStream, CheckError> {
+    let target = format!("{host}:{port}");
+    let tcp = tokio::time::timeout(limit, TcpStream::connect(&target))
+        .await
+        .map_err(|_| {
+            CheckError::new(
+                Stage::Connect,
+                format!(
+                    "cannot connect to {target}: timed out after {}",
+                    humantime::format_duration(limit)
+                ),
+            )
+        })?
+        .map_err(|e| {
+            CheckError::new(
+                Stage::Connect,
+                format!("cannot connect to {target}: {}", describe_io(&e)),
+            )
+        })?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+/// Runs the TLS handshake on `stream`, within `connect_timeout`.
+async fn handshake(
+    stream: BoxStream,
+    account: &AccountConfig,
+) -> Result<tokio_rustls::client::TlsStream<BoxStream>, CheckError> {
+    let connector = tls::connector_for(account)?;
+    let name = tls::server_name(&account.address)?;
+    if account.skip_certificate {
+        tracing::warn!(account = %account.name, "skip_certificate = true: the server's certificate is not verified");
+    }
+    tokio::time::timeout(account.connect_timeout, connector.connect(name, stream))
+        .await
+        .map_err(|_| {
+            CheckError::new(
+                Stage::Tls,
+                format!("TLS handshake with {} timed out", account.address),
+            )
+        })?
+        .map_err(|e| {
+            CheckError::new(
+                Stage::Tls,
+                format!(
+                    "TLS handshake with {} failed: {}",
+                    account.address,
+                    tls_cause(&e)
+                ),
+            )
+        })
+}
+
+fn tls_cause(e: &std::io::Error) -> String {
+    let text = e
+        .get_ref()
+        .map(|inner| inner.to_string())
+        .unwrap_or_else(|| describe_io(e));
+    if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
+        format!("{text} (trust its CA with ca_file, or set skip_certificate = true)")
+    } else {
+        text
+    }
+}

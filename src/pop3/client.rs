@@ -1,0 +1,369 @@
+//! A small POP3 client (RFC 1939, RFC 2449 CAPA and pipelining, RFC 2595 STLS), generic
+//! over the byte stream so tests can drive it with scripted bytes.
+//!
+//! Every read is bounded: status lines and listing lines by [`MAX_LINE`], listings by
+//! [`MAX_LISTING`] entries, message bodies by the caller's size cap (a larger message is
+//! read to its end and discarded, never held).
+
+use std::io;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+
+/// Longest status or listing line accepted.
+pub const MAX_LINE: usize = 4096;
+/// Most entries accepted in one UIDL or LIST answer.
+pub const MAX_LISTING: usize = 1_000_000;
+
+/// A server answer that is not `+OK`, or bytes that are not POP3.
+#[derive(Debug, thiserror::Error)]
+pub enum Pop3Error {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// `-ERR` with the server's text (response code such as `[AUTH]` included).
+    #[error("server answered -ERR {0}")]
+    Err(String),
+    #[error("malformed server answer: {0}")]
+    Protocol(String),
+}
+
+impl Pop3Error {
+    /// The RFC 2449 response code of an `-ERR`, such as `IN-USE`, `AUTH` or `SYS/TEMP`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Pop3Error::Err(text) => text.strip_prefix('[')?.split(']').next(),
+            _ => None,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Pop3Error>;
+
+/// What CAPA said.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub lines: Vec<String>,
+}
+
+impl Capabilities {
+    pub fn has(&self, name: &str) -> bool {
+        self.lines.iter().any(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case(name))
+        })
+    }
+}
+
+/// A message body read by RETR.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Body {
+    /// The exact bytes, dot-unstuffed, CRLF line ends as sent.
+    Message(Vec<u8>),
+    /// Larger than the cap: read to its end and dropped.
+    TooLarge(u64),
+}
+
+/// A POP3 connection.
+#[derive(Debug)]
+pub struct Pop3Client<S> {
+    io: BufReader<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
+    pub fn new(stream: S) -> Self {
+        Pop3Client {
+            io: BufReader::with_capacity(64 * 1024, stream),
+        }
+    }
+
+    /// The stream, e.g. to change its timeout.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.io.get_mut()
+    }
+
+    /// The stream back, for STLS. Fails when the server sent bytes nobody asked for
+    /// (a response injection before the TLS handshake).
+    pub fn into_inner(self) -> Result<S> {
+        if !self.io.buffer().is_empty() {
+            return Err(Pop3Error::Protocol("the server sent data after its STLS answer, before the TLS handshake (possible injection attack); refusing".into()));
+        }
+        Ok(self.io.into_inner())
+    }
+
+    /// Reads the greeting.
+    pub async fn greeting(&mut self) -> Result<String> {
+        self.status().await
+    }
+
+    /// Sends one command line (no reading). Pipelined callers read answers later.
+    pub async fn send(&mut self, command: &str) -> Result<()> {
+        let w = self.io.get_mut();
+        w.write_all(command.as_bytes()).await?;
+        w.write_all(b"\r\n").await?;
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> Result<()> {
+        self.io.get_mut().flush().await?;
+        Ok(())
+    }
+
+    /// Sends a command and reads its status line.
+    pub async fn command(&mut self, command: &str) -> Result<String> {
+        self.send(command).await?;
+        self.flush().await?;
+        self.status().await
+    }
+
+    /// Reads one status line: `+OK text` gives the text, `-ERR text` an error.
+    pub async fn status(&mut self) -> Result<String> {
+        let line = self.line().await?;
+        let text = String::from_utf8_lossy(&line);
+        if let Some(rest) = text.strip_prefix("+OK") {
+            Ok(rest.trim().to_string())
+        } else if let Some(rest) = text.strip_prefix("-ERR") {
+            Err(Pop3Error::Err(rest.trim().to_string()))
+        } else {
+            Err(Pop3Error::Protocol(format!(
+                "expected +OK or -ERR, got `{}`",
+                clip(&text)
+            )))
+        }
+    }
+
+    /// CAPA; a server without it gives empty capabilities.
+    pub async fn capa(&mut self) -> Result<Capabilities> {
+        match self.command("CAPA").await {
+            Ok(_) => Ok(Capabilities {
+                lines: self.listing_lines().await?,
+            }),
+            Err(Pop3Error::Err(_)) => Ok(Capabilities::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// UIDL: (message number, unique id) pairs.
+    pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>> {
+        self.command("UIDL").await?;
+        self.listing_lines()
+            .await?
+            .into_iter()
+            .map(|l| {
+                let mut it = l.split_whitespace();
+                match (it.next().and_then(|n| n.parse().ok()), it.next()) {
+                    (Some(n), Some(uid))
+                        if uid.len() <= 70 && uid.bytes().all(|b| (0x21..=0x7e).contains(&b)) =>
+                    {
+                        Ok((n, uid.to_string()))
+                    }
+                    _ => Err(Pop3Error::Protocol(format!("bad UIDL line `{}`", clip(&l)))),
+                }
+            })
+            .collect()
+    }
+
+    /// LIST: (message number, size in octets) pairs.
+    pub async fn list(&mut self) -> Result<Vec<(u32, u64)>> {
+        self.command("LIST").await?;
+        self.listing_lines()
+            .await?
+            .into_iter()
+            .map(|l| {
+                let mut it = l.split_whitespace();
+                match (
+                    it.next().and_then(|n| n.parse().ok()),
+                    it.next().and_then(|s| s.parse().ok()),
+                ) {
+                    (Some(n), Some(size)) => Ok((n, size)),
+                    _ => Err(Pop3Error::Protocol(format!("bad LIST line `{}`", clip(&l)))),
+                }
+            })
+            .collect()
+    }
+
+    /// Reads the answer to a RETR already sent: status, then the body up to `cap` bytes.
+    pub async fn read_retr(&mut self, cap: u64) -> Result<Body> {
+        self.status().await?;
+        self.body(cap).await
+    }
+
+    /// Reads a dot-terminated body, unstuffing leading dots.
+    async fn body(&mut self, cap: u64) -> Result<Body> {
+        let mut out = Vec::new();
+        let mut total: u64 = 0;
+        let mut line = Vec::with_capacity(1024);
+        loop {
+            line.clear();
+            let room = (cap.saturating_sub(total) as usize)
+                .saturating_add(3)
+                .min(64 << 20);
+            let (complete, seen) = self.line_into(&mut line, room).await?;
+            if complete && (line == b".\r\n" || line == b".\n") {
+                break;
+            }
+            let body = if line.first() == Some(&b'.') {
+                &line[1..]
+            } else {
+                &line[..]
+            };
+            let len = if complete { body.len() as u64 } else { seen };
+            total += len;
+            if total <= cap && complete {
+                out.extend_from_slice(body);
+            } else {
+                out = Vec::new();
+            }
+        }
+        if total > cap {
+            Ok(Body::TooLarge(total))
+        } else {
+            Ok(Body::Message(out))
+        }
+    }
+
+    /// Reads lines up to the terminating `.` of a multi-line answer.
+    async fn listing_lines(&mut self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        loop {
+            let line = self.line().await?;
+            if line == b"." {
+                return Ok(out);
+            }
+            if out.len() >= MAX_LISTING {
+                return Err(Pop3Error::Protocol(format!(
+                    "listing longer than {MAX_LISTING} lines"
+                )));
+            }
+            let line = if line.first() == Some(&b'.') {
+                &line[1..]
+            } else {
+                &line[..]
+            };
+            out.push(String::from_utf8_lossy(line).into_owned());
+        }
+    }
+
+    /// One line without its line end, at most [`MAX_LINE`] bytes.
+    async fn line(&mut self) -> Result<Vec<u8>> {
+        let mut line = Vec::new();
+        let (complete, _) = self.line_into(&mut line, MAX_LINE).await?;
+        if !complete {
+            return Err(Pop3Error::Protocol(format!(
+                "line longer than {MAX_LINE} bytes"
+            )));
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        Ok(line)
+    }
+
+    /// Appends one line (with its line end) to `line`, keeping at most `max` bytes; returns
+    /// whether it fitted and how many bytes the line had. Ends with an error at end of stream.
+    async fn line_into(&mut self, line: &mut Vec<u8>, max: usize) -> Result<(bool, u64)> {
+        let mut seen: u64 = 0;
+        loop {
+            let available = self.io.fill_buf().await?;
+            if available.is_empty() {
+                return Err(Pop3Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                )));
+            }
+            let (chunk, done) = match memchr(available) {
+                Some(i) => (&available[..=i], true),
+                None => (available, false),
+            };
+            let keep = chunk.len().min(max.saturating_sub(line.len()));
+            line.extend_from_slice(&chunk[..keep]);
+            seen += chunk.len() as u64;
+            let n = chunk.len();
+            self.io.consume(n);
+            if done {
+                return Ok((seen as usize <= max, seen));
+            }
+        }
+    }
+}
+
+fn memchr(haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|b| *b == b'\n')
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A client over scripted server bytes, with the other end to read what it wrote.
+    async fn scripted(
+        server: &[u8],
+    ) -> (Pop3Client<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
+        let (client, mut server_end) = tokio::io::duplex(1 << 20);
+        tokio::io::AsyncWriteExt::write_all(&mut server_end, server)
+            .await
+            .unwrap();
+        (Pop3Client::new(client), server_end)
+    }
+
+    #[tokio::test]
+    async fn retr_unstuffs_dots_and_keeps_crlf() {
+        let (mut c, mut srv) = scripted(b"+OK 20 octets\r\nline\r\n..dot\r\n.\r\n").await;
+        c.send("RETR 1").await.unwrap();
+        c.flush().await.unwrap();
+        assert_eq!(
+            c.read_retr(1000).await.unwrap(),
+            Body::Message(b"line\r\n.dot\r\n".to_vec())
+        );
+        let mut sent = [0u8; 8];
+        srv.read_exact(&mut sent).await.unwrap();
+        assert_eq!(&sent, b"RETR 1\r\n");
+    }
+
+    #[tokio::test]
+    async fn retr_over_the_cap_is_dropped_but_consumed() {
+        let (mut c, _s) = scripted(b"+OK\r\n0123456789\r\n0123456789\r\n.\r\n+OK next\r\n").await;
+        assert_eq!(c.read_retr(15).await.unwrap(), Body::TooLarge(24));
+        assert_eq!(c.status().await.unwrap(), "next");
+    }
+
+    #[tokio::test]
+    async fn listings_and_error_codes() {
+        let (mut c, _s) = scripted(
+            b"+OK\r\n1 abc\r\n2 def\r\n.\r\n+OK\r\n1 100\r\n2 200\r\n.\r\n-ERR [IN-USE] locked\r\n",
+        )
+        .await;
+        assert_eq!(
+            c.uidl().await.unwrap(),
+            [(1, "abc".to_string()), (2, "def".to_string())]
+        );
+        assert_eq!(c.list().await.unwrap(), [(1, 100), (2, 200)]);
+        let err = c.command("PASS x").await.unwrap_err();
+        assert_eq!(err.code(), Some("IN-USE"));
+    }
+
+    #[tokio::test]
+    async fn malformed_and_truncated_answers_are_errors() {
+        let (mut c, _s) = scripted(b"HELLO\r\n").await;
+        assert!(matches!(c.greeting().await, Err(Pop3Error::Protocol(_))));
+        let (mut c, s) = scripted(b"+OK\r\npartial body").await;
+        drop(s);
+        assert!(matches!(c.read_retr(100).await, Err(Pop3Error::Io(_))));
+        let long = [b'+'; MAX_LINE + 10];
+        let (mut c, _s) = scripted(&long).await;
+        assert!(matches!(c.greeting().await, Err(Pop3Error::Protocol(_))));
+        let (mut c, _s) = scripted(b"+OK\r\n1\r\n.\r\n").await;
+        assert!(matches!(c.uidl().await, Err(Pop3Error::Protocol(_))));
+    }
+
+    #[tokio::test]
+    async fn stls_injection_is_refused() {
+        let (mut c, _s) = scripted(b"+OK begin TLS\r\n* injected\r\n").await;
+        c.command("STLS").await.unwrap();
+        assert!(matches!(c.into_inner(), Err(Pop3Error::Protocol(m)) if m.contains("injection")));
+    }
+}

@@ -1,0 +1,251 @@
+//! POP3 accounts: connect, STLS, USER/PASS, UIDL and LIST, pipelined RETR, DELE made final
+//! by QUIT. Messages are keyed by UIDL; a server without UIDL is usable only with
+//! `keep_copy = false` (each message is then keyed by its content).
+
+pub mod client;
+
+use client::{Body, Capabilities, Pop3Client, Pop3Error};
+
+use crate::check::{Deleted, Ingest, ServerMessage, Session};
+use crate::config::{AccountConfig, TlsMode};
+use crate::error::{CheckError, Stage};
+use crate::net::{self, BoxStream, ConnectorHandle, Timed};
+use crate::secret::Secret;
+use crate::store::schema::pop3_key;
+
+/// How many RETR commands are sent ahead of their answers when the server pipelines.
+const PIPELINE_DEPTH: usize = 64;
+
+/// A logged-in POP3 session.
+pub struct Pop3Session {
+    client: Pop3Client<Timed<BoxStream>>,
+    pub capabilities: Capabilities,
+    keep_copy: bool,
+    account: String,
+}
+
+fn err(stage: Stage, what: &str) -> impl FnOnce(Pop3Error) -> CheckError + '_ {
+    move |e| CheckError::new(stage, format!("{what}: {}", describe(&e)))
+}
+
+/// Words for a POP3 failure, with the meaning of RFC 3206 response codes.
+fn describe(e: &Pop3Error) -> String {
+    match (e, e.code()) {
+        (Pop3Error::Io(io), _) => crate::error::describe_io(io),
+        (_, Some("IN-USE")) => {
+            format!("{e} (the mailbox is locked by another POP3 session; it will be retried)")
+        }
+        (_, Some("AUTH")) => format!("{e} (wrong username or password)"),
+        (_, Some("SYS/TEMP")) => format!("{e} (temporary server problem; it will be retried)"),
+        (_, Some("SYS/PERM")) => format!("{e} (permanent server problem)"),
+        _ => e.to_string(),
+    }
+}
+
+impl Pop3Session {
+    /// Connects and logs in.
+    pub async fn open(
+        account: &AccountConfig,
+        connector: Option<&ConnectorHandle>,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Self, CheckError> {
+        let stream = net::open(account, connector).await?;
+        let mut client = Pop3Client::new(stream);
+        client
+            .greeting()
+            .await
+            .map_err(err(Stage::Connect, "no POP3 greeting"))?;
+        client.get_mut().set_limit(account.io_timeout);
+        let mut capabilities = client
+            .capa()
+            .await
+            .map_err(err(Stage::Connect, "CAPA failed"))?;
+        if account.tls == TlsMode::Starttls {
+            client
+                .command("STLS")
+                .await
+                .map_err(err(Stage::Tls, "the server refused STLS"))?;
+            let plain = client.into_inner().map_err(err(Stage::Tls, "STLS"))?;
+            let mut tls = net::starttls(plain, account).await?;
+            tls.set_limit(account.io_timeout);
+            client = Pop3Client::new(tls);
+            capabilities = client
+                .capa()
+                .await
+                .map_err(err(Stage::Tls, "CAPA after STLS failed"))?;
+        }
+        client
+            .command(&format!("USER {username}"))
+            .await
+            .map_err(|e| auth_error(&e, password))?;
+        client
+            .command(&format!("PASS {}", password.expose()))
+            .await
+            .map_err(|e| auth_error(&e, password))?;
+        // Some servers only tell the truth about their abilities after login.
+        if let Ok(after) = client.capa().await
+            && !after.lines.is_empty()
+        {
+            capabilities = after;
+        }
+        Ok(Pop3Session {
+            client,
+            capabilities,
+            keep_copy: account.keep_copy,
+            account: account.name.clone(),
+        })
+    }
+
+    /// Number of messages and their total size (STAT).
+    pub async fn stat(&mut self) -> Result<(u64, u64), CheckError> {
+        let text = self
+            .client
+            .command("STAT")
+            .await
+            .map_err(err(Stage::Fetch, "STAT failed"))?;
+        let mut it = text.split_whitespace().map(|n| n.parse::<u64>());
+        match (it.next(), it.next()) {
+            (Some(Ok(n)), Some(Ok(size))) => Ok((n, size)),
+            _ => Err(CheckError::new(
+                Stage::Fetch,
+                format!("malformed STAT answer `{text}`"),
+            )),
+        }
+    }
+}
+
+/// An authentication failure, with the password scrubbed from anything the server echoed.
+fn auth_error(e: &Pop3Error, password: &Secret) -> CheckError {
+    let stage = if matches!(e, Pop3Error::Err(_)) {
+        Stage::Auth
+    } else {
+        Stage::Connect
+    };
+    let mut text = describe(e);
+    if !password.expose().is_empty() {
+        text = text.replace(password.expose(), "***");
+    }
+    CheckError::new(stage, format!("login failed: {text}"))
+}
+
+impl Session for Pop3Session {
+    async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
+        let sizes = self
+            .client
+            .list()
+            .await
+            .map_err(err(Stage::Fetch, "LIST failed"))?;
+        let uidls = match self.client.uidl().await {
+            Ok(u) => Some(u),
+            Err(Pop3Error::Err(_)) if !self.keep_copy => None,
+            Err(Pop3Error::Err(e)) => {
+                return Err(CheckError::new(
+                    Stage::Fetch,
+                    format!(
+                        "the server does not support UIDL ({e}), so kept messages cannot be told apart; set keep_copy = false for account `{}`",
+                        self.account
+                    ),
+                ));
+            }
+            Err(e) => return Err(err(Stage::Fetch, "UIDL failed")(e)),
+        };
+        let uidl_of: std::collections::HashMap<u32, String> =
+            uidls.unwrap_or_default().into_iter().collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(sizes.len());
+        for (n, size) in sizes {
+            let key = uidl_of.get(&n).map(|u| pop3_key(u));
+            if let Some(k) = &key
+                && !seen.insert(k.clone())
+            {
+                return Err(CheckError::new(
+                    Stage::Fetch,
+                    format!(
+                        "the server listed UIDL `{}` twice; refusing to guess which message is which",
+                        &k[5..]
+                    ),
+                ));
+            }
+            out.push(ServerMessage {
+                handle: n,
+                key,
+                size,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn fetch(
+        &mut self,
+        batch: &[ServerMessage],
+        sink: &mut Ingest,
+    ) -> Result<(), CheckError> {
+        let depth = if self.capabilities.has("PIPELINING") {
+            PIPELINE_DEPTH
+        } else {
+            1
+        };
+        let mut sent = 0;
+        for (i, msg) in batch.iter().enumerate() {
+            while sent < batch.len() && sent < i + depth {
+                self.client
+                    .send(&format!("RETR {}", batch[sent].handle))
+                    .await
+                    .map_err(err(Stage::Fetch, "RETR failed"))?;
+                sent += 1;
+            }
+            self.client
+                .flush()
+                .await
+                .map_err(err(Stage::Fetch, "RETR failed"))?;
+            let body = self
+                .client
+                .read_retr(sink.max_size())
+                .await
+                .map_err(err(Stage::Fetch, &format!("RETR {} failed", msg.handle)))?;
+            match body {
+                Body::Message(raw) => sink.push(msg.clone(), raw).await,
+                Body::TooLarge(_) => sink.oversize(),
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
+        for chunk in batch.chunks(PIPELINE_DEPTH) {
+            let depth = if self.capabilities.has("PIPELINING") {
+                chunk.len()
+            } else {
+                1
+            };
+            for group in chunk.chunks(depth) {
+                for msg in group {
+                    self.client
+                        .send(&format!("DELE {}", msg.handle))
+                        .await
+                        .map_err(err(Stage::Delete, "DELE failed"))?;
+                }
+                self.client
+                    .flush()
+                    .await
+                    .map_err(err(Stage::Delete, "DELE failed"))?;
+                for msg in group {
+                    self.client
+                        .status()
+                        .await
+                        .map_err(err(Stage::Delete, &format!("DELE {} failed", msg.handle)))?;
+                }
+            }
+        }
+        Ok(Deleted::AtFinish)
+    }
+
+    async fn finish(mut self) -> Result<(), CheckError> {
+        self.client
+            .command("QUIT")
+            .await
+            .map_err(err(Stage::Delete, "QUIT failed (deletes not made final)"))?;
+        Ok(())
+    }
+}
