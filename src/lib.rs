@@ -18,3 +18,4 @@ pub mod store;
 
 pub use config::Config;
 pub use ingest::{Feed, FeedMessage, IngestError, MailIngest, Options};
+pub mod http;

@@ -1,0 +1,109 @@
+//! `run`: the daemon. Metrics recorder and HTTP endpoint on, the address file written,
+//! SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mail_ingest::MailIngest;
+use mail_ingest::config::Config;
+use mail_ingest::http::client::addr_file;
+use mail_ingest::http::{self, HttpState};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::Outcome;
+
+pub async fn run(config_path: &Path, config: Config) -> Outcome {
+    let token = match &config.http.token {
+        Some(src) => match src.resolve() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("error: http.token: {e}");
+                return Outcome::Usage;
+            }
+        },
+        None => None,
+    };
+    let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0])
+        .and_then(|b| b.install_recorder())
+    {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot install the metrics recorder: {e}");
+            return Outcome::Failed;
+        }
+    };
+    mail_ingest::metrics::describe();
+    let listener = match tokio::net::TcpListener::bind(config.http.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e} (change [http] listen)", config.http.listen);
+            return Outcome::Failed;
+        }
+    };
+    let ingest = match MailIngest::start(config.clone()).await {
+        Ok(i) => Arc::new(i),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Failed;
+        }
+    };
+    let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr_path = addr_file(&config.store.path);
+    if let Err(e) = std::fs::write(&addr_path, &bound) {
+        tracing::warn!(file = %addr_path.display(), error = %e, "cannot write the address file; report commands will not find this daemon");
+    }
+    tracing::info!(listen = %bound, accounts = config.accounts.len(), "mail-ingest running");
+
+    let upkeep_handle = metrics.clone();
+    let upkeep = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep_handle.run_upkeep();
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let state = HttpState { ingest: ingest.clone(), token, metrics: Some(metrics), config_path: Some(config_path.to_path_buf()) };
+    let server = tokio::spawn(http::serve(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+
+    wait_for_stop(config_path, &ingest).await;
+    tracing::info!("stopping");
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    upkeep.abort();
+    let _ = std::fs::remove_file(&addr_path);
+    match Arc::try_unwrap(ingest) {
+        Ok(ingest) => {
+            let _ = ingest.shutdown().await;
+        }
+        Err(_) => tracing::warn!("HTTP requests still running at shutdown"),
+    }
+    Outcome::Ok
+}
+
+/// Waits for SIGTERM or SIGINT, reloading the config on each SIGHUP meanwhile.
+async fn wait_for_stop(config_path: &Path, ingest: &MailIngest) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => reload(config_path, ingest).await,
+        }
+    }
+}
+
+async fn reload(config_path: &Path, ingest: &MailIngest) {
+    match Config::load(config_path) {
+        Ok(loaded) => match ingest.reload(loaded.config).await {
+            Ok(changed) => tracing::info!(?changed, "SIGHUP: config reloaded"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: reload refused; the running config stays"),
+        },
+        Err(e) => tracing::error!(error = %e, "SIGHUP: the new config is invalid; the running config stays"),
+    }
+}

@@ -1,0 +1,171 @@
+//! The HTTP endpoint: `/metrics`, `/health` and the JSON API of DESIGN.md. Served only when
+//! a host asks for it (the `run` command does). A configured bearer token guards `/api/`.
+
+pub mod client;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::ingest::{IngestError, MailIngest};
+use crate::secret::Secret;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub ingest: Arc<MailIngest>,
+    /// Required as `Authorization: Bearer ...` on `/api/` when set.
+    pub token: Option<Secret>,
+    /// The Prometheus recorder's handle, when one is installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// The config file `POST /api/reload` re-reads.
+    pub config_path: Option<PathBuf>,
+}
+
+/// The router with every route.
+pub fn router(state: HttpState) -> Router {
+    let api = Router::new()
+        .route("/accounts", get(accounts))
+        .route("/accounts/{name}", get(account))
+        .route("/accounts/{name}/messages", get(messages))
+        .route("/accounts/{name}/check", post(check))
+        .route("/messages/{id}", get(message))
+        .route("/messages/{id}/raw", get(raw))
+        .route("/reload", post(reload))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .nest("/api", api)
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(listener: TcpListener, state: HttpState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// An error answer: `{"error": "..."}` with a status.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let status = match &e {
+            IngestError::UnknownAccount(..) => StatusCode::NOT_FOUND,
+            IngestError::Disabled(_) | IngestError::Config(_) | IngestError::NeedsRestart(_) => StatusCode::BAD_REQUEST,
+            IngestError::NotRunning(_) | IngestError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn require_token(State(state): State<HttpState>, headers: HeaderMap, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes())) {
+            return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into()).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    match &state.metrics {
+        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => ApiError(StatusCode::NOT_FOUND, "no metrics recorder installed".into()).into_response(),
+    }
+}
+
+async fn health(State(state): State<HttpState>) -> Response {
+    if state.ingest.is_healthy() {
+        (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "down"}))).into_response()
+    }
+}
+
+async fn accounts(State(state): State<HttpState>) -> ApiResult<Response> {
+    Ok(Json(state.ingest.accounts()?).into_response())
+}
+
+async fn account(State(state): State<HttpState>, Path(name): Path<String>) -> ApiResult<Response> {
+    match state.ingest.account(&name)? {
+        Some(a) => Ok(Json(a).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("unknown account `{name}`"))),
+    }
+}
+
+/// `?limit=&before=` of the Inbox report.
+#[derive(Deserialize)]
+pub struct Page {
+    limit: Option<usize>,
+    before: Option<u64>,
+}
+
+async fn messages(State(state): State<HttpState>, Path(name): Path<String>, Query(page): Query<Page>) -> ApiResult<Response> {
+    if state.ingest.account(&name)?.is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown account `{name}`")));
+    }
+    Ok(Json(state.ingest.messages(&name, page.limit, page.before)?).into_response())
+}
+
+async fn check(State(state): State<HttpState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.ingest.check_now(&name).await?).into_response())
+}
+
+async fn message(State(state): State<HttpState>, Path(id): Path<u64>) -> ApiResult<Response> {
+    match state.ingest.message(id)? {
+        Some(m) => Ok(Json(m).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no message {id}"))),
+    }
+}
+
+async fn raw(State(state): State<HttpState>, Path(id): Path<u64>) -> ApiResult<Response> {
+    match state.ingest.raw(id)? {
+        Some(bytes) => Ok(([(header::CONTENT_TYPE, "message/rfc822")], bytes).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no message {id}"))),
+    }
+}
+
+async fn reload(State(state): State<HttpState>) -> ApiResult<Response> {
+    let Some(path) = &state.config_path else {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "this process was not started from a config file".into()));
+    };
+    match Config::load(path) {
+        Ok(loaded) => {
+            let changed = state.ingest.reload(loaded.config).await?;
+            Ok(Json(json!({"reloaded": true, "changed": changed})).into_response())
+        }
+        Err(e) => {
+            let errors: Vec<String> = match e.issues() {
+                [] => vec![e.to_string()],
+                issues => issues.iter().map(|i| i.to_string()).collect(),
+            };
+            Ok((StatusCode::BAD_REQUEST, Json(json!({"reloaded": false, "errors": errors}))).into_response())
+        }
+    }
+}
