@@ -27,7 +27,8 @@ pub async fn dispatch(cli: Cli) -> Outcome {
             Some(loaded) => check(&loaded.config, accounts, *all, cli.format).await,
             None => Outcome::Usage,
         },
-        Command::Accounts | Command::Inbox { .. } | Command::Show { .. } => match load(&cli.config) {
+        Command::Accounts | Command::Inbox { .. } | Command::Show { .. } => match load(&cli.config)
+        {
             Some(loaded) => super::reports::run(&cli, &loaded.config).await,
             None => Outcome::Usage,
         },
@@ -75,7 +76,10 @@ fn validate(path: &Path) -> Outcome {
                     for i in issues {
                         println!("{i}");
                     }
-                    let errors = issues.iter().filter(|i| i.severity == Severity::Error).count();
+                    let errors = issues
+                        .iter()
+                        .filter(|i| i.severity == Severity::Error)
+                        .count();
                     println!("{}: invalid ({errors} errors)", path.display());
                 }
             }
@@ -86,7 +90,15 @@ fn validate(path: &Path) -> Outcome {
 
 async fn test(config: &Config, name: &str) -> Outcome {
     let Some(account) = config.accounts.get(name) else {
-        eprintln!("error: unknown account `{name}` (known: {})", config.accounts.keys().cloned().collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "error: unknown account `{name}` (known: {})",
+            config
+                .accounts
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         return Outcome::Usage;
     };
     let (user, password) = match config.password_of(&account.credential) {
@@ -96,37 +108,65 @@ async fn test(config: &Config, name: &str) -> Outcome {
             return Outcome::Failed;
         }
     };
-    let connector = account.connector.as_ref().and_then(|c| config.connectors.get(c)).map(|c| {
-        let auth = c.credential.as_ref().and_then(|cr| config.password_of(cr).ok());
-        mail_ingest::net::ConnectorHandle::new(c, auth)
-    });
-    let via = account.connector.as_deref().map(|c| format!(" via connector `{c}`")).unwrap_or_default();
+    let connector = account
+        .connector
+        .as_ref()
+        .and_then(|c| config.connectors.get(c))
+        .map(|c| {
+            let auth = c
+                .credential
+                .as_ref()
+                .and_then(|cr| config.password_of(cr).ok());
+            mail_ingest::net::ConnectorHandle::new(c, auth)
+        });
+    let via = account
+        .connector
+        .as_deref()
+        .map(|c| format!(" via connector `{c}`"))
+        .unwrap_or_default();
     let result = match account.protocol {
-        mail_ingest::config::Protocol::Imap => match ImapSession::open(account, connector.as_ref(), &user, &password).await {
-            Ok(s) => {
-                let line = format!("capabilities: {}\nmailbox {}: {} messages (UIDVALIDITY {})", s.capabilities.join(" "), account.mailbox, s.exists, s.uidvalidity);
-                let _ = mail_ingest::check::Session::finish(s).await;
-                Ok(line)
-            }
-            Err(e) => Err(e),
-        },
-        mail_ingest::config::Protocol::Pop3 => match Pop3Session::open(account, connector.as_ref(), &user, &password).await {
-            Ok(mut s) => {
-                let caps = s.capabilities.lines.join(" ");
-                match s.stat().await {
-                    Ok((n, size)) => {
-                        let _ = mail_ingest::check::Session::finish(s).await;
-                        Ok(format!("capabilities: {caps}\nmaildrop: {n} messages, {size} bytes"))
-                    }
-                    Err(e) => Err(e),
+        mail_ingest::config::Protocol::Imap => {
+            match ImapSession::open(account, connector.as_ref(), &user, &password).await {
+                Ok(s) => {
+                    let line = format!(
+                        "capabilities: {}\nmailbox {}: {} messages (UIDVALIDITY {})",
+                        s.capabilities.join(" "),
+                        account.mailbox,
+                        s.exists,
+                        s.uidvalidity
+                    );
+                    let _ = mail_ingest::check::Session::finish(s).await;
+                    Ok(line)
                 }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
+        mail_ingest::config::Protocol::Pop3 => {
+            match Pop3Session::open(account, connector.as_ref(), &user, &password).await {
+                Ok(mut s) => {
+                    let caps = s.capabilities.lines.join(" ");
+                    match s.stat().await {
+                        Ok((n, size)) => {
+                            let _ = mail_ingest::check::Session::finish(s).await;
+                            Ok(format!(
+                                "capabilities: {caps}\nmaildrop: {n} messages, {size} bytes"
+                            ))
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(text) => {
-            println!("{name}: connected to {}:{}{via} ({}), logged in as {user}", account.address, account.port, account.tls.as_str());
+            println!(
+                "{name}: connected to {}:{}{via} ({}), logged in as {user}",
+                account.address,
+                account.port,
+                account.tls.as_str()
+            );
             println!("{text}");
             Outcome::Ok
         }
@@ -138,7 +178,11 @@ async fn test(config: &Config, name: &str) -> Outcome {
 }
 
 async fn check(config: &Config, names: &[String], all: bool, format: Format) -> Outcome {
-    let names: Vec<String> = if all { config.enabled_accounts().map(|a| a.name.clone()).collect() } else { names.to_vec() };
+    let names: Vec<String> = if all {
+        config.enabled_accounts().map(|a| a.name.clone()).collect()
+    } else {
+        names.to_vec()
+    };
     if names.is_empty() {
         eprintln!("error: name the accounts to check, or use --all");
         return Outcome::Usage;
@@ -146,7 +190,15 @@ async fn check(config: &Config, names: &[String], all: bool, format: Format) -> 
     for n in &names {
         match config.accounts.get(n) {
             None => {
-                eprintln!("error: unknown account `{n}` (known: {})", config.accounts.keys().cloned().collect::<Vec<_>>().join(", "));
+                eprintln!(
+                    "error: unknown account `{n}` (known: {})",
+                    config
+                        .accounts
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 return Outcome::Usage;
             }
             Some(a) if !a.enabled => {
@@ -171,27 +223,51 @@ async fn check(config: &Config, names: &[String], all: bool, format: Format) -> 
         }
     };
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&summaries).expect("summaries serialize")),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&summaries).expect("summaries serialize")
+        ),
         Format::Table => {
             for s in &summaries {
                 println!("{}", s.line());
             }
         }
     }
-    if summaries.iter().any(|s| s.error.is_some()) { Outcome::Failed } else { Outcome::Ok }
+    if summaries.iter().any(|s| s.error.is_some()) {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    }
 }
 
 /// Runs the checks in this process (no daemon holds the store).
 async fn check_locally(config: &Config, names: &[String]) -> Result<Vec<CheckSummary>, StoreError> {
-    let ingest = match MailIngest::start_with(config.clone(), Options { automatic_checks: false }).await {
+    let ingest = match MailIngest::start_with(
+        config.clone(),
+        Options {
+            automatic_checks: false,
+        },
+    )
+    .await
+    {
         Ok(i) => i,
         Err(mail_ingest::IngestError::Store(e)) => return Err(e),
-        Err(e) => return Err(StoreError::Open(config.store.path.clone(), e.to_string().into())),
+        Err(e) => {
+            return Err(StoreError::Open(
+                config.store.path.clone(),
+                e.to_string().into(),
+            ));
+        }
     };
     let checks = names.iter().map(|n| {
         let ingest = &ingest;
         async move {
-            ingest.check_now(n).await.unwrap_or_else(|e| CheckSummary { account: n.clone(), errors: 1, error: Some(e.to_string()), ..Default::default() })
+            ingest.check_now(n).await.unwrap_or_else(|e| CheckSummary {
+                account: n.clone(),
+                errors: 1,
+                error: Some(e.to_string()),
+                ..Default::default()
+            })
         }
     });
     let summaries = futures::future::join_all(checks).await;
@@ -207,13 +283,25 @@ async fn check_via_daemon(config: &Config, names: &[String]) -> Result<Vec<Check
         async move {
             let path = format!("/api/accounts/{n}/check");
             match client.request(hyper::Method::POST, &path).await {
-                Ok((status, body)) if status.is_success() => serde_json::from_slice(&body).map_err(|e| format!("bad answer from the daemon: {e}")),
-                Ok((status, body)) => Ok(CheckSummary { account: n.clone(), errors: 1, error: Some(format!("daemon answered {status}: {}", String::from_utf8_lossy(&body))), ..Default::default() }),
+                Ok((status, body)) if status.is_success() => serde_json::from_slice(&body)
+                    .map_err(|e| format!("bad answer from the daemon: {e}")),
+                Ok((status, body)) => Ok(CheckSummary {
+                    account: n.clone(),
+                    errors: 1,
+                    error: Some(format!(
+                        "daemon answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    )),
+                    ..Default::default()
+                }),
                 Err(e) => Err(e),
             }
         }
     });
-    futures::future::join_all(checks).await.into_iter().collect()
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// The client for the daemon that holds the store, with the API token when configured.

@@ -24,7 +24,9 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
         None => None,
     };
     let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0])
+        .set_buckets(&[
+            0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+        ])
         .and_then(|b| b.install_recorder())
     {
         Ok(h) => h,
@@ -37,7 +39,10 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
     let listener = match tokio::net::TcpListener::bind(config.http.listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on {}: {e} (change [http] listen)", config.http.listen);
+            eprintln!(
+                "error: cannot listen on {}: {e} (change [http] listen)",
+                config.http.listen
+            );
             return Outcome::Failed;
         }
     };
@@ -48,7 +53,10 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
             return Outcome::Failed;
         }
     };
-    let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let addr_path = addr_file(&config.store.path);
     if let Err(e) = std::fs::write(&addr_path, &bound) {
         tracing::warn!(file = %addr_path.display(), error = %e, "cannot write the address file; report commands will not find this daemon");
@@ -63,7 +71,12 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let state = HttpState { ingest: ingest.clone(), token, metrics: Some(metrics), config_path: Some(config_path.to_path_buf()) };
+    let state = HttpState {
+        ingest: ingest.clone(),
+        token,
+        metrics: Some(metrics),
+        config_path: Some(config_path.to_path_buf()),
+    };
     let server = tokio::spawn(http::serve(listener, state, async {
         let _ = stop_rx.await;
     }));
@@ -85,7 +98,11 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
 
 /// Waits for SIGTERM or SIGINT, reloading the config on each SIGHUP meanwhile.
 async fn wait_for_stop(config_path: &Path, ingest: &MailIngest) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup())) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
@@ -102,8 +119,12 @@ async fn reload(config_path: &Path, ingest: &MailIngest) {
     match Config::load(config_path) {
         Ok(loaded) => match ingest.reload(loaded.config).await {
             Ok(changed) => tracing::info!(?changed, "SIGHUP: config reloaded"),
-            Err(e) => tracing::error!(error = %e, "SIGHUP: reload refused; the running config stays"),
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: reload refused; the running config stays")
+            }
         },
-        Err(e) => tracing::error!(error = %e, "SIGHUP: the new config is invalid; the running config stays"),
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: the new config is invalid; the running config stays")
+        }
     }
 }

@@ -16,7 +16,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "mail-ingest", version, propagate_version = true)]
 pub struct Cli {
     /// The config file.
-    #[arg(short, long, global = true, env = "MAIL_INGEST_CONFIG", default_value = "mail-ingest.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "MAIL_INGEST_CONFIG",
+        default_value = "mail-ingest.toml"
+    )]
     pub config: PathBuf,
     /// Output format of reports and summaries.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
@@ -94,7 +100,10 @@ pub enum Outcome {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -113,7 +122,9 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

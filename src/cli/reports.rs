@@ -28,18 +28,34 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
     match &cli.command {
         Command::Accounts => {
             let rows: Result<Vec<AccountReport>, String> = match &source {
-                Source::Store(s) => report::accounts(config, s.as_ref(), None).map_err(|e| e.to_string()),
+                Source::Store(s) => {
+                    report::accounts(config, s.as_ref(), None).map_err(|e| e.to_string())
+                }
                 Source::Daemon(c) => get_json(c, "/api/accounts").await,
             };
             print(rows, cli.format, |r| report::accounts_table(r))
         }
-        Command::Inbox { account, limit, before } => {
+        Command::Inbox {
+            account,
+            limit,
+            before,
+        } => {
             if !config.accounts.contains_key(account) {
-                eprintln!("error: unknown account `{account}` (known: {})", config.accounts.keys().cloned().collect::<Vec<_>>().join(", "));
+                eprintln!(
+                    "error: unknown account `{account}` (known: {})",
+                    config
+                        .accounts
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 return Outcome::Usage;
             }
             let rows: Result<Vec<MessageMeta>, String> = match &source {
-                Source::Store(Some(s)) => report::inbox(s, account, Some(*limit), *before).map_err(|e| e.to_string()),
+                Source::Store(Some(s)) => {
+                    report::inbox(s, account, Some(*limit), *before).map_err(|e| e.to_string())
+                }
                 Source::Store(None) => Ok(Vec::new()),
                 Source::Daemon(c) => {
                     let mut path = format!("/api/accounts/{account}/messages?limit={limit}");
@@ -55,10 +71,16 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
             let bytes: Result<Option<Vec<u8>>, String> = match &source {
                 Source::Store(Some(s)) => s.raw(*id).map_err(|e| e.to_string()),
                 Source::Store(None) => Ok(None),
-                Source::Daemon(c) => match c.request(hyper::Method::GET, &format!("/api/messages/{id}/raw")).await {
+                Source::Daemon(c) => match c
+                    .request(hyper::Method::GET, &format!("/api/messages/{id}/raw"))
+                    .await
+                {
                     Ok((status, body)) if status.is_success() => Ok(Some(body.to_vec())),
                     Ok((hyper::StatusCode::NOT_FOUND, _)) => Ok(None),
-                    Ok((status, body)) => Err(format!("daemon answered {status}: {}", String::from_utf8_lossy(&body))),
+                    Ok((status, body)) => Err(format!(
+                        "daemon answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    )),
                     Err(e) => Err(e),
                 },
             };
@@ -99,11 +121,18 @@ fn fail(e: &str) -> Outcome {
     Outcome::Failed
 }
 
-fn print<T: serde::Serialize>(value: Result<T, String>, format: Format, table: impl Fn(&T) -> String) -> Outcome {
+fn print<T: serde::Serialize>(
+    value: Result<T, String>,
+    format: Format,
+    table: impl Fn(&T) -> String,
+) -> Outcome {
     match value {
         Ok(v) => {
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&v).expect("reports serialize")),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).expect("reports serialize")
+                ),
                 Format::Table => print!("{}", table(&v)),
             }
             Outcome::Ok
@@ -112,10 +141,16 @@ fn print<T: serde::Serialize>(value: Result<T, String>, format: Format, table: i
     }
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(client: &mail_ingest::http::client::DaemonClient, path: &str) -> Result<T, String> {
+async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &mail_ingest::http::client::DaemonClient,
+    path: &str,
+) -> Result<T, String> {
     let (status, body) = client.request(hyper::Method::GET, path).await?;
     if !status.is_success() {
-        return Err(format!("daemon answered {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "daemon answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
     serde_json::from_slice(&body).map_err(|e| format!("bad answer from the daemon: {e}"))
 }

@@ -28,25 +28,43 @@ impl DaemonClient {
     /// The daemon that holds `store_path`, from its address file.
     pub fn find(store_path: &Path, token: Option<Secret>) -> Result<Self, String> {
         let file = addr_file(store_path);
-        let addr = std::fs::read_to_string(&file)
-            .map_err(|e| format!("the store is in use, but the daemon's address file `{}` cannot be read: {e}", file.display()))?;
-        Ok(DaemonClient { addr: addr.trim().to_string(), token })
+        let addr = std::fs::read_to_string(&file).map_err(|e| {
+            format!(
+                "the store is in use, but the daemon's address file `{}` cannot be read: {e}",
+                file.display()
+            )
+        })?;
+        Ok(DaemonClient {
+            addr: addr.trim().to_string(),
+            token,
+        })
     }
 
     /// Sends a request; returns the status and body.
     pub async fn request(&self, method: Method, path: &str) -> Result<(StatusCode, Bytes), String> {
-        let fail = |e: &dyn std::fmt::Display| format!("cannot reach the daemon at {}: {e}", self.addr);
+        let fail =
+            |e: &dyn std::fmt::Display| format!("cannot reach the daemon at {}: {e}", self.addr);
         let tcp = TcpStream::connect(&self.addr).await.map_err(|e| fail(&e))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| fail(&e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| fail(&e))?;
         tokio::spawn(conn);
-        let mut req = Request::builder().method(method).uri(path).header("host", &self.addr);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.addr);
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {}", t.expose()));
         }
         let req = req.body(Full::new(Bytes::new())).map_err(|e| fail(&e))?;
         let resp = sender.send_request(req).await.map_err(|e| fail(&e))?;
         let status = resp.status();
-        let body = resp.into_body().collect().await.map_err(|e| fail(&e))?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| fail(&e))?
+            .to_bytes();
         Ok((status, body))
     }
 }

@@ -52,8 +52,14 @@ pub fn router(state: HttpState) -> Router {
 }
 
 /// Serves until `shutdown` completes.
-pub async fn serve(listener: TcpListener, state: HttpState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    state: HttpState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// An error answer: `{"error": "..."}` with a status.
@@ -69,7 +75,9 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match &e {
             IngestError::UnknownAccount(..) => StatusCode::NOT_FOUND,
-            IngestError::Disabled(_) | IngestError::Config(_) | IngestError::NeedsRestart(_) => StatusCode::BAD_REQUEST,
+            IngestError::Disabled(_) | IngestError::Config(_) | IngestError::NeedsRestart(_) => {
+                StatusCode::BAD_REQUEST
+            }
             IngestError::NotRunning(_) | IngestError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -79,11 +87,23 @@ impl From<IngestError> for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-async fn require_token(State(state): State<HttpState>, headers: HeaderMap, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(token) = &state.token {
-        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes())) {
-            return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into()).into_response();
+            return ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token".into(),
+            )
+            .into_response();
         }
     }
     next.run(request).await
@@ -95,8 +115,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn metrics(State(state): State<HttpState>) -> Response {
     match &state.metrics {
-        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
-        None => ApiError(StatusCode::NOT_FOUND, "no metrics recorder installed".into()).into_response(),
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => ApiError(
+            StatusCode::NOT_FOUND,
+            "no metrics recorder installed".into(),
+        )
+        .into_response(),
     }
 }
 
@@ -104,7 +132,11 @@ async fn health(State(state): State<HttpState>) -> Response {
     if state.ingest.is_healthy() {
         (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "down"}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "down"})),
+        )
+            .into_response()
     }
 }
 
@@ -115,7 +147,10 @@ async fn accounts(State(state): State<HttpState>) -> ApiResult<Response> {
 async fn account(State(state): State<HttpState>, Path(name): Path<String>) -> ApiResult<Response> {
     match state.ingest.account(&name)? {
         Some(a) => Ok(Json(a).into_response()),
-        None => Err(ApiError(StatusCode::NOT_FOUND, format!("unknown account `{name}`"))),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown account `{name}`"),
+        )),
     }
 }
 
@@ -126,9 +161,16 @@ pub struct Page {
     before: Option<u64>,
 }
 
-async fn messages(State(state): State<HttpState>, Path(name): Path<String>, Query(page): Query<Page>) -> ApiResult<Response> {
+async fn messages(
+    State(state): State<HttpState>,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult<Response> {
     if state.ingest.account(&name)?.is_none() {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown account `{name}`")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown account `{name}`"),
+        ));
     }
     Ok(Json(state.ingest.messages(&name, page.limit, page.before)?).into_response())
 }
@@ -153,7 +195,10 @@ async fn raw(State(state): State<HttpState>, Path(id): Path<u64>) -> ApiResult<R
 
 async fn reload(State(state): State<HttpState>) -> ApiResult<Response> {
     let Some(path) = &state.config_path else {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "this process was not started from a config file".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "this process was not started from a config file".into(),
+        ));
     };
     match Config::load(path) {
         Ok(loaded) => {
@@ -165,7 +210,11 @@ async fn reload(State(state): State<HttpState>) -> ApiResult<Response> {
                 [] => vec![e.to_string()],
                 issues => issues.iter().map(|i| i.to_string()).collect(),
             };
-            Ok((StatusCode::BAD_REQUEST, Json(json!({"reloaded": false, "errors": errors}))).into_response())
+            Ok((
+                StatusCode::BAD_REQUEST,
+                Json(json!({"reloaded": false, "errors": errors})),
+            )
+                .into_response())
         }
     }
 }

@@ -1,0 +1,115 @@
+//! The test support itself works: every protocol and TLS mode of the private Dovecot logs in
+//! and counts messages, and both SOCKS5 proxies relay to it.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+use mail_ingest::check::Session;
+use mail_ingest::config::{Protocol, TlsMode};
+use mail_ingest::imap::ImapSession;
+use mail_ingest::net::ConnectorHandle;
+use mail_ingest::pop3::Pop3Session;
+use mail_ingest::secret::Secret;
+use support::{Dovecot, Socks, config::account, corpus};
+
+fn line(r: &mut impl BufRead) -> String {
+    let mut s = String::new();
+    r.read_line(&mut s).unwrap();
+    s
+}
+
+#[test]
+fn raw_plain_logins_see_the_seeded_messages() {
+    let d = Dovecot::start();
+    d.add_user("alice", "pw-alice");
+    for i in 0..3 {
+        d.deliver("alice", &corpus::sample(i));
+    }
+    // POP3 by hand.
+    let mut s = TcpStream::connect(("127.0.0.1", d.ports.pop3)).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    assert!(line(&mut r).starts_with("+OK"));
+    s.write_all(b"USER alice\r\nPASS pw-alice\r\nSTAT\r\nQUIT\r\n")
+        .unwrap();
+    assert!(line(&mut r).starts_with("+OK"));
+    assert!(line(&mut r).starts_with("+OK"), "{}", d.log());
+    assert!(line(&mut r).starts_with("+OK 3 "));
+    // IMAP by hand.
+    let mut s = TcpStream::connect(("127.0.0.1", d.ports.imap)).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    assert!(line(&mut r).starts_with("* OK"));
+    s.write_all(b"a LOGIN alice pw-alice\r\nb SELECT INBOX\r\nc LOGOUT\r\n")
+        .unwrap();
+    let mut all = String::new();
+    let _ = r.read_to_string(&mut all);
+    assert!(all.contains("* 3 EXISTS"), "{all}");
+    assert!(all.contains("a OK"), "{all}");
+}
+
+#[tokio::test]
+async fn every_protocol_and_tls_mode_logs_in() {
+    let d = Dovecot::start();
+    d.add_user("bob", "pw-bob");
+    for i in 0..4 {
+        d.deliver("bob", &corpus::sample(i));
+    }
+    let pw = Secret::new("pw-bob");
+    for tls in [TlsMode::None, TlsMode::Starttls, TlsMode::Implicit] {
+        let a = account("bob", &d, Protocol::Imap, tls);
+        let s = ImapSession::open(&a, None, "bob", &pw)
+            .await
+            .unwrap_or_else(|e| panic!("imap {tls:?}: {e}\n{}", d.log()));
+        assert_eq!(s.exists, 4, "imap {tls:?}");
+        s.finish().await.unwrap();
+        let a = account("bob", &d, Protocol::Pop3, tls);
+        let mut s = Pop3Session::open(&a, None, "bob", &pw)
+            .await
+            .unwrap_or_else(|e| panic!("pop3 {tls:?}: {e}\n{}", d.log()));
+        assert_eq!(s.stat().await.unwrap().0, 4, "pop3 {tls:?}");
+        s.finish().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn both_socks_proxies_relay() {
+    let d = Dovecot::start();
+    d.add_user("carol", "pw-carol");
+    d.deliver("carol", &corpus::sample(0));
+    let pw = Secret::new("pw-carol");
+    let dante = Socks::dante();
+    let micro = Socks::microsocks("proxyuser", "proxypass");
+    for (socks, name) in [(&dante, "dante"), (&micro, "micro")] {
+        let mut cfg = mail_ingest::Config::new("/unused");
+        let a = account("carol", &d, Protocol::Imap, TlsMode::Implicit);
+        cfg.accounts.insert("carol".into(), a.clone());
+        support::config::via(&mut cfg, "carol", name, socks);
+        let conn = &cfg.connectors[name];
+        let auth = socks.auth.clone().map(|(u, p)| (u, Secret::new(p)));
+        let handle = ConnectorHandle::new(conn, auth);
+        let s = ImapSession::open(&a, Some(&handle), "carol", &pw)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.exists, 1);
+        s.finish().await.unwrap();
+    }
+    // Wrong proxy password is a clear proxy error.
+    let mut cfg = mail_ingest::Config::new("/unused");
+    let a = account("carol", &d, Protocol::Imap, TlsMode::Implicit);
+    cfg.accounts.insert("carol".into(), a.clone());
+    support::config::via(&mut cfg, "carol", "micro", &micro);
+    let handle = ConnectorHandle::new(
+        &cfg.connectors["micro"],
+        Some(("proxyuser".into(), Secret::new("wrong"))),
+    );
+    let err = ImapSession::open(&a, Some(&handle), "carol", &pw)
+        .await
+        .err()
+        .expect("wrong proxy password must fail");
+    assert_eq!(err.stage, mail_ingest::error::Stage::Proxy, "{err}");
+    assert!(
+        !err.message.contains("wrong"),
+        "the password must not appear: {err}"
+    );
+}
