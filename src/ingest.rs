@@ -88,6 +88,13 @@ impl MailIngest {
         let (supervisor, _) = Actor::spawn(None, Supervisor, args)
             .await
             .map_err(|_| IngestError::Stopped)?;
+        // Messages are handled only after post_start: this waits until the tree is up.
+        supervisor
+            .call(SupervisorMsg::Ready, None)
+            .await
+            .map_err(|_| IngestError::Stopped)?
+            .into_done()
+            .map_err(|_| IngestError::Stopped)?;
         Ok(MailIngest {
             config: Arc::new(RwLock::new(config)),
             store,

@@ -30,6 +30,8 @@ pub enum SupervisorMsg {
     Reload(Box<Config>, RpcReplyPort<Vec<String>>),
     /// Start an account again after its backoff.
     Respawn(String),
+    /// Answers once the tree is up (messages are handled only after `post_start`).
+    Ready(RpcReplyPort<()>),
 }
 
 /// What the supervisor starts from.
@@ -138,6 +140,9 @@ impl Actor for Supervisor {
             SupervisorMsg::Reload(config, reply) => {
                 let changed = reload(&myself, state, *config).await;
                 let _ = reply.send(changed);
+            }
+            SupervisorMsg::Ready(reply) => {
+                let _ = reply.send(());
             }
             SupervisorMsg::Respawn(name) => {
                 let still_there = state.config.accounts.get(&name).cloned();

@@ -251,6 +251,10 @@ service pop3-login {{
 }}
 service anvil {{
   chroot =
+  client_limit = 8000
+}}
+service auth {{
+  client_limit = 8000
 }}
 {extra}
 "#,
@@ -291,6 +295,9 @@ service anvil {{
     }
 
     /// Adds a user with a plain-text password and an empty Maildir.
+    ///
+    /// Dovecot re-reads its passwd-file at most once a second: add the users a test needs
+    /// before the first login, or wait a second before logging in as a newer one.
     pub fn add_user(&self, user: &str, password: &str) {
         let mut f = std::fs::OpenOptions::new()
             .append(true)
