@@ -65,6 +65,7 @@ pub fn fail(stage: Stage, what: impl fmt::Display) -> impl FnOnce(std::io::Error
 pub fn describe_io(e: &std::io::Error) -> String {
     use std::io::ErrorKind::*;
     match e.kind() {
+        TimedOut if e.get_ref().is_some() => e.to_string(),
         TimedOut => "timed out".into(),
         UnexpectedEof => "the server closed the connection".into(),
         ConnectionReset => "the connection was reset".into(),

@@ -233,10 +233,25 @@ impl MailIngest {
 
     /// Stops every actor: running checks end, owed deletes stay recorded for the next start.
     pub async fn shutdown(self) -> Result<(), IngestError> {
+        // Accounts first (a running check finishes, or is killed after 30 s: safe by the
+        // delivery contract), then the supervisor with the store and parser.
+        let children = self.supervisor.get_children();
+        self.supervisor
+            .stop_children_and_wait(None, Some(Duration::from_secs(30)))
+            .await;
+        for child in children {
+            child.kill();
+        }
         let _ = self
             .supervisor
-            .stop_and_wait(None, Some(Duration::from_secs(30)))
+            .stop_and_wait(None, Some(Duration::from_secs(10)))
             .await;
+        // Background commits may hold the store a moment longer; the file lock goes with
+        // the last reference.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&self.store) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         Ok(())
     }
 }

@@ -14,15 +14,14 @@ const MAX_LINE: usize = 4096;
 async fn read_line<S: AsyncRead + Unpin>(
     stream: &mut S,
     stage: Stage,
+    what: &str,
 ) -> Result<String, CheckError> {
     let mut line = Vec::new();
     loop {
-        let byte = stream.read_u8().await.map_err(|e| {
-            CheckError::new(
-                stage,
-                format!("reading the server's answer: {}", describe_io(&e)),
-            )
-        })?;
+        let byte = stream
+            .read_u8()
+            .await
+            .map_err(|e| CheckError::new(stage, format!("{what}: {}", describe_io(&e))))?;
         line.push(byte);
         if byte == b'\n' {
             return Ok(String::from_utf8_lossy(&line).trim_end().to_string());
@@ -38,7 +37,7 @@ async fn read_line<S: AsyncRead + Unpin>(
 
 /// Reads the greeting; `* BYE` or anything but `* OK` / `* PREAUTH` is an error.
 pub async fn read_greeting<S: AsyncRead + Unpin>(stream: &mut S) -> Result<String, CheckError> {
-    let line = read_line(stream, Stage::Connect).await?;
+    let line = read_line(stream, Stage::Connect, "waiting for the IMAP greeting").await?;
     let upper = line.to_ascii_uppercase();
     if upper.starts_with("* OK") || upper.starts_with("* PREAUTH") {
         Ok(line)
@@ -59,7 +58,7 @@ pub async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Resu
         CheckError::new(Stage::Tls, format!("sending STARTTLS: {}", describe_io(&e)))
     })?;
     loop {
-        let line = read_line(stream, Stage::Tls).await?;
+        let line = read_line(stream, Stage::Tls, "waiting for the answer to STARTTLS").await?;
         if line.starts_with('*') {
             continue; // untagged data (e.g. a CAPABILITY) before the answer
         }

@@ -252,6 +252,10 @@ service pop3-login {{
 service anvil {{
   chroot =
   client_limit = 8000
+  # No auth penalty: a test's wrong password must not slow every other login from 127.0.0.1.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service auth {{
   client_limit = 8000
@@ -426,5 +430,15 @@ impl Socks {
 
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+/// Shows the library's logs in test output when RUST_LOG is set.
+pub fn logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
     }
 }
