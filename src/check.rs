@@ -154,7 +154,7 @@ impl Ingest {
 
     /// Takes one downloaded message; waits while the window is full.
     pub async fn push(&mut self, message: ServerMessage, raw: Vec<u8>) {
-        let units = ((raw.len() >> 10).max(1)).min(WINDOW_BYTES >> 10) as u32;
+        let units = (raw.len() >> 10).clamp(1, WINDOW_BYTES >> 10) as u32;
         let permit = self
             .window
             .clone()

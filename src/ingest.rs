@@ -235,13 +235,7 @@ impl MailIngest {
     pub async fn shutdown(self) -> Result<(), IngestError> {
         // Accounts first (a running check finishes, or is killed after 30 s: safe by the
         // delivery contract), then the supervisor with the store and parser.
-        let children = self.supervisor.get_children();
-        self.supervisor
-            .stop_children_and_wait(None, Some(Duration::from_secs(30)))
-            .await;
-        for child in children {
-            child.kill();
-        }
+        let _ = self.supervisor.call(SupervisorMsg::Shutdown, None).await;
         let _ = self
             .supervisor
             .stop_and_wait(None, Some(Duration::from_secs(10)))

@@ -32,6 +32,8 @@ pub enum SupervisorMsg {
     Respawn(String),
     /// Answers once the tree is up (messages are handled only after `post_start`).
     Ready(RpcReplyPort<()>),
+    /// Stops every child (a running check may finish within 30 s, then it is killed).
+    Shutdown(RpcReplyPort<()>),
 }
 
 /// What the supervisor starts from.
@@ -64,6 +66,8 @@ pub struct SupervisorState {
     stopping: HashSet<ActorId>,
     /// Restart delays per account.
     restarts: HashMap<String, Backoff>,
+    /// Set by `Shutdown`: children exiting now is expected.
+    shutting_down: bool,
 }
 
 impl Actor for Supervisor {
@@ -87,6 +91,7 @@ impl Actor for Supervisor {
             actors: HashMap::new(),
             stopping: HashSet::new(),
             restarts: HashMap::new(),
+            shutting_down: false,
         })
     }
 
@@ -144,6 +149,17 @@ impl Actor for Supervisor {
             SupervisorMsg::Ready(reply) => {
                 let _ = reply.send(());
             }
+            SupervisorMsg::Shutdown(reply) => {
+                state.shutting_down = true;
+                let children = myself.get_children();
+                myself
+                    .stop_children_and_wait(None, Some(std::time::Duration::from_secs(30)))
+                    .await;
+                for child in children {
+                    child.kill();
+                }
+                let _ = reply.send(());
+            }
             SupervisorMsg::Respawn(name) => {
                 let still_there = state.config.accounts.get(&name).cloned();
                 let running = state.actors.values().any(|n| *n == name);
@@ -183,6 +199,9 @@ fn child_exited(
     why: Option<String>,
 ) {
     let id = cell.get_id();
+    if state.shutting_down {
+        return;
+    }
     if state.stopping.remove(&id) {
         state.actors.remove(&id);
         return;

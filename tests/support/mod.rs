@@ -109,7 +109,8 @@ pub struct Certs {
 pub fn certs() -> &'static Certs {
     static CERTS: std::sync::OnceLock<Certs> = std::sync::OnceLock::new();
     CERTS.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("test-certs-{}", std::process::id()));
+        let base = option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let dir = base.join(format!("mail-ingest-test-certs-{}", std::process::id()));
         open_dir(&dir);
         let run = |args: &[&str]| {
             let out = Command::new("openssl").args(args).current_dir(&dir).output().expect("openssl runs");

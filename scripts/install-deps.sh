@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the demo and the tests need, when missing: Dovecot (IMAP and
+# POP3), dante-server and microsocks (SOCKS5), openssl. Their system services are never
+# started: a policy-rc.d that exits 101 blocks that during the install.
+set -euo pipefail
+
+need=()
+command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd dovecot-pop3d)
+[ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
+[ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
+command -v danted >/dev/null 2>&1 || need+=(dante-server)
+command -v microsocks >/dev/null 2>&1 || need+=(microsocks)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v pkill >/dev/null 2>&1 || need+=(procps)
+for extra in "$@"; do need+=("$extra"); done
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing packages: ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "installing: ${need[*]}" >&2
+guard=/usr/sbin/policy-rc.d
+had_guard=0
+[ -e "$guard" ] && had_guard=1
+if [ $had_guard -eq 0 ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$guard"
+  chmod +x "$guard"
+  trap 'rm -f "$guard"' EXIT
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian starts nothing under the guard, but make sure no system instance is left running.
+systemctl stop dovecot danted >/dev/null 2>&1 || true

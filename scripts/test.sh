@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command: installs the Debian packages the tests need when missing
+# (Dovecot, dante-server, microsocks), then runs every test against real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+cargo test --all-targets "$@"
+cargo test --doc
