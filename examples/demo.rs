@@ -10,7 +10,9 @@ mod support;
 use std::process::Command;
 
 fn main() {
-    let binary = std::env::args().nth(1).unwrap_or_else(|| "target/release/mail-ingest".into());
+    let binary = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/release/mail-ingest".into());
     let dovecot = support::Dovecot::start();
     dovecot.add_user("helpdesk", "demo-helpdesk-pw");
     dovecot.add_user("support", "demo-support-pw");
@@ -62,13 +64,21 @@ keep_copy = false
 "#,
             imaps = dovecot.ports.imaps,
             pop3 = dovecot.ports.pop3,
-            ca = std::fs::canonicalize(&support::certs().ca).unwrap().display()
+            ca = std::fs::canonicalize(&support::certs().ca)
+                .unwrap()
+                .display()
         ),
     )
     .unwrap();
     let step = |args: &[&str]| {
         println!("\n$ mail-ingest -c {} {}", config.display(), args.join(" "));
-        let status = Command::new(&binary).arg("-c").arg(&config).args(args).env("RUST_LOG", "warn").status().expect("mail-ingest runs");
+        let status = Command::new(&binary)
+            .arg("-c")
+            .arg(&config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .status()
+            .expect("mail-ingest runs");
         if !status.success() && args[0] != "check" {
             panic!("mail-ingest {args:?} failed: {status}");
         }
@@ -80,6 +90,13 @@ keep_copy = false
     step(&["inbox", "helpdesk", "--limit", "10"]);
     step(&["inbox", "support"]);
     step(&["show", "1"]);
-    println!("\nThe POP3 account deleted its {} messages on the server after storing them; the IMAP account kept its {}.", 12, dovecot.remaining("helpdesk").len());
-    println!("The store is in {}; the demo's Dovecot stops now.", dir.join("mail-ingest.redb").display());
+    println!(
+        "\nThe POP3 account deleted its {} messages on the server after storing them; the IMAP account kept its {}.",
+        12,
+        dovecot.remaining("helpdesk").len()
+    );
+    println!(
+        "The store is in {}; the demo's Dovecot stops now.",
+        dir.join("mail-ingest.redb").display()
+    );
 }

@@ -12,11 +12,22 @@ use support::{Dovecot, certs, corpus};
 const BIN: &str = env!("CARGO_BIN_EXE_mail-ingest");
 
 fn run(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN).arg("-c").arg(config).args(args).env_remove("RUST_LOG").output().unwrap()
+    Command::new(BIN)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A config file with a good IMAP account, a POP3 account with a wrong password and a
@@ -78,15 +89,28 @@ fn validate_exit_codes() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
     let o = run(&example, &["validate"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("warning: credentials.helpdesk.password"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("warning: credentials.helpdesk.password"),
+        "{}",
+        text(&o)
+    );
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[accounts.a]\nprotocol = \"imap\"\naddress = \"x\"\ncredential = \"nope\"\nconnector = \"dmz2\"\nportt = 1\n").unwrap();
     let o = run(&bad, &["validate"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("accounts.a.connector: unknown connector `dmz2` (known: none)"), "{out}");
-    assert!(out.contains("accounts.a.credential: unknown credential `nope`"), "{out}");
-    assert!(out.contains("accounts.a.portt: unknown key; did you mean `port`?"), "{out}");
+    assert!(
+        out.contains("accounts.a.connector: unknown connector `dmz2` (known: none)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("accounts.a.credential: unknown credential `nope`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("accounts.a.portt: unknown key; did you mean `port`?"),
+        "{out}"
+    );
     let o = run(&dir.path().join("missing.toml"), &["validate"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
@@ -112,14 +136,21 @@ fn check_reports_and_daemon() {
     let o = run(&cfg, &["check", "good", "bad"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("good: fetched 7, stored 7, deleted 7, skipped 0, errors 0"), "{out}");
-    assert!(out.contains("bad: fetched 0, stored 0, deleted 0, skipped 0, errors 1 (login failed"), "{out}");
+    assert!(
+        out.contains("good: fetched 7, stored 7, deleted 7, skipped 0, errors 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bad: fetched 0, stored 0, deleted 0, skipped 0, errors 1 (login failed"),
+        "{out}"
+    );
     assert!(!format!("{out}{}", String::from_utf8_lossy(&o.stderr)).contains("canary-wrong-pw"));
     assert!(d.remaining("good").is_empty());
 
     // JSON summaries.
     let o = run(&cfg, &["check", "--all", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert_eq!(v.as_array().unwrap().len(), 2);
     assert_eq!(v[0]["account"], "bad");
     assert!(v[0]["error"].as_str().unwrap().contains("login failed"));
@@ -129,29 +160,73 @@ fn check_reports_and_daemon() {
     let o = run(&cfg, &["accounts", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let accounts: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let good = accounts.as_array().unwrap().iter().find(|a| a["name"] == "good").unwrap();
+    let good = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "good")
+        .unwrap();
     assert_eq!(good["messages_stored"], 7);
     assert_eq!(good["state"], "idle");
-    let off = accounts.as_array().unwrap().iter().find(|a| a["name"] == "off").unwrap();
+    let off = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "off")
+        .unwrap();
     assert_eq!(off["state"], "disabled");
     let o = run(&cfg, &["inbox", "good", "--limit", "3", "--format", "json"]);
     let inbox: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let ids: Vec<u64> = inbox.as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [7, 6, 5]);
     assert_eq!(inbox[0]["on_server"], "deleted");
-    let o = run(&cfg, &["inbox", "good", "--before", "5", "--limit", "2", "--format", "json"]);
+    let o = run(
+        &cfg,
+        &[
+            "inbox", "good", "--before", "5", "--limit", "2", "--format", "json",
+        ],
+    );
     let page: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(page.as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect::<Vec<_>>(), [4, 3]);
+    assert_eq!(
+        page.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [4, 3]
+    );
     let o = run(&cfg, &["show", "1", "--raw"]);
-    assert!(seeded.contains(&o.stdout), "show --raw gives the exact bytes");
+    assert!(
+        seeded.contains(&o.stdout),
+        "show --raw gives the exact bytes"
+    );
     let o = run(&cfg, &["show", "1"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Subject:"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Subject:"),
+        "{}",
+        text(&o)
+    );
     let o = run(&cfg, &["accounts"]);
     let table = String::from_utf8_lossy(&o.stdout);
-    assert!(table.starts_with("ACCOUNT") && table.contains("good") && table.contains("failing"), "{table}");
+    assert!(
+        table.starts_with("ACCOUNT") && table.contains("good") && table.contains("failing"),
+        "{table}"
+    );
 
     // The daemon holds the store; the same commands ask it.
-    let mut daemon = Command::new(BIN).arg("-c").arg(&cfg).arg("run").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut daemon = Command::new(BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let addr_file = dir.path().join("data/store.redb.addr");
     let deadline = Instant::now() + Duration::from_secs(15);
     while !addr_file.exists() {
@@ -161,7 +236,11 @@ fn check_reports_and_daemon() {
     d.deliver("good", &corpus::sample(20));
     let o = run(&cfg, &["check", "good"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("good: fetched 1, stored 1, deleted 1"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("good: fetched 1, stored 1, deleted 1"),
+        "{}",
+        text(&o)
+    );
     let o = run(&cfg, &["inbox", "good", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let inbox: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -170,10 +249,17 @@ fn check_reports_and_daemon() {
     assert_eq!(o.stdout, corpus::sample(20));
     let addr = std::fs::read_to_string(&addr_file).unwrap();
     let metrics = http_get(&addr, "/metrics");
-    assert!(metrics.contains("mail_ingest_messages_total{account=\"good\",outcome=\"stored\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("mail_ingest_messages_total{account=\"good\",outcome=\"stored\"} 1"),
+        "{metrics}"
+    );
     assert!(http_get(&addr, "/health").contains("\"ok\""));
 
-    Command::new("kill").arg("-TERM").arg(daemon.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .unwrap();
     let status = daemon.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(!addr_file.exists(), "the address file is removed at exit");
@@ -183,7 +269,11 @@ fn check_reports_and_daemon() {
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr.trim()).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out

@@ -3,6 +3,8 @@
 //! reports, and after a failure waits with capped, jittered backoff (at least a minute after
 //! an authentication failure, so a wrong password never hammers the server).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -12,6 +14,7 @@ use crate::check::{self, Pipeline};
 use crate::config::{AccountConfig, Protocol};
 use crate::error::{CheckError, Stage};
 use crate::imap::ImapSession;
+use crate::imap::idle::{self, WatchEnd};
 use crate::metrics as m;
 use crate::model::{AccountRunState, CheckSummary, now_rfc3339};
 use crate::net::ConnectorHandle;
@@ -28,6 +31,8 @@ pub enum AccountMsg {
     Check(Option<RpcReplyPort<CheckSummary>>),
     /// The automatic timer fired (ignored unless its generation is current).
     Tick(u64),
+    /// The IDLE watcher saw a change on the server.
+    MailArrived,
 }
 
 /// What an account actor starts from.
@@ -52,6 +57,11 @@ pub struct AccountState {
     backoff: Backoff,
     /// Generation of the pending automatic timer; older ticks are stale.
     timer_generation: u64,
+    /// The IMAP IDLE watcher, once the first automatic check succeeded.
+    watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Set by the watcher when it sends `MailArrived`, cleared when a check starts: many
+    /// notifications during one check make one more check, not many.
+    wake_pending: Arc<AtomicBool>,
 }
 
 impl Actor for AccountActor {
@@ -73,6 +83,8 @@ impl Actor for AccountActor {
             args,
             backoff: Backoff::default(),
             timer_generation: 0,
+            watcher: None,
+            wake_pending: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -87,28 +99,81 @@ impl Actor for AccountActor {
         Ok(())
     }
 
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<AccountMsg>,
+        state: &mut AccountState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(w) = state.watcher.take() {
+            w.abort();
+        }
+        Ok(())
+    }
+
     async fn handle(
         &self,
         myself: ActorRef<AccountMsg>,
         msg: AccountMsg,
         state: &mut AccountState,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            AccountMsg::Check(reply) => {
-                let summary = run_check(state).await;
-                after_check(&myself, state, &summary);
-                if let Some(reply) = reply {
-                    let _ = reply.send(summary);
-                }
-            }
-            AccountMsg::Tick(generation) if generation == state.timer_generation => {
-                let summary = run_check(state).await;
-                after_check(&myself, state, &summary);
-            }
-            AccountMsg::Tick(_) => {}
+        let reply = match msg {
+            AccountMsg::Check(reply) => reply,
+            AccountMsg::Tick(generation) if generation == state.timer_generation => None,
+            AccountMsg::MailArrived if state.wake_pending.load(Ordering::SeqCst) => None,
+            AccountMsg::Tick(_) | AccountMsg::MailArrived => return Ok(()),
+        };
+        state.wake_pending.store(false, Ordering::SeqCst);
+        let summary = run_check(state).await;
+        after_check(&myself, state, &summary);
+        if let Some(reply) = reply {
+            let _ = reply.send(summary);
         }
         Ok(())
     }
+}
+
+/// Starts the IDLE watcher after a successful automatic check, when the account wants it.
+fn start_watcher(myself: &ActorRef<AccountMsg>, state: &mut AccountState) {
+    let args = &state.args;
+    let wanted = args.automatic
+        && args.account.automatic_check
+        && args.account.idle
+        && args.account.protocol == Protocol::Imap;
+    if !wanted || state.watcher.as_ref().is_some_and(|w| !w.is_finished()) {
+        return;
+    }
+    let Ok((user, password)) = args.login.clone() else {
+        return;
+    };
+    let account = args.account.clone();
+    let connector = args.connector.clone();
+    let me = myself.clone();
+    let pending = state.wake_pending.clone();
+    state.watcher = Some(tokio::spawn(async move {
+        let mut backoff = Backoff::default();
+        loop {
+            let started = Instant::now();
+            let wake = || {
+                if !pending.swap(true, Ordering::SeqCst) {
+                    let _ = me.send_message(AccountMsg::MailArrived);
+                }
+            };
+            match idle::watch(&account, connector.as_ref(), &user, &password, wake).await {
+                WatchEnd::Unsupported => {
+                    tracing::info!(account = %account.name, "server does not offer IDLE; polling every check_interval");
+                    return;
+                }
+                WatchEnd::Failed(e) => {
+                    if started.elapsed() > Duration::from_secs(60) {
+                        backoff.reset();
+                    }
+                    let delay = backoff.next_delay();
+                    tracing::info!(account = %account.name, error = %e, retry_in = ?delay, "IDLE connection ended; reconnecting");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }));
 }
 
 /// Arms the automatic timer, replacing any earlier one.
@@ -120,6 +185,9 @@ fn schedule(myself: &ActorRef<AccountMsg>, state: &mut AccountState, delay: Dura
 
 /// Sets the next automatic check: the interval after a success, backoff after a failure.
 fn after_check(myself: &ActorRef<AccountMsg>, state: &mut AccountState, summary: &CheckSummary) {
+    if summary.error.is_none() {
+        start_watcher(myself, state);
+    }
     let name = &state.args.account.name;
     let delay = if summary.error.is_none() {
         state.backoff.reset();

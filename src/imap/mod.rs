@@ -4,6 +4,7 @@
 //! UIDs (UIDPLUS). Every result stream is drained before the next command.
 
 pub mod greeting;
+pub mod idle;
 
 use std::collections::HashMap;
 
