@@ -232,6 +232,8 @@ impl MailIngest {
     }
 
     /// Stops every actor: running checks end, owed deletes stay recorded for the next start.
+    /// Drop every [`Feed`] first: the store file stays locked while one lives (this waits up
+    /// to 10 s for them).
     pub async fn shutdown(self) -> Result<(), IngestError> {
         // Accounts first (a running check finishes, or is killed after 30 s: safe by the
         // delivery contract), then the supervisor with the store and parser.

@@ -334,6 +334,30 @@ impl Config {
         Ok(issues)
     }
 
+    /// Adds a credential (builder style, for configs made in code).
+    pub fn with_credential(mut self, name: &str, username: &str, password: SecretSource) -> Self {
+        self.credentials.insert(
+            name.into(),
+            Credential {
+                username: username.into(),
+                password,
+            },
+        );
+        self
+    }
+
+    /// Adds a SOCKS5 connector.
+    pub fn with_connector(mut self, connector: ConnectorConfig) -> Self {
+        self.connectors.insert(connector.name.clone(), connector);
+        self
+    }
+
+    /// Adds an account.
+    pub fn with_account(mut self, account: AccountConfig) -> Self {
+        self.accounts.insert(account.name.clone(), account);
+        self
+    }
+
     /// The enabled accounts.
     pub fn enabled_accounts(&self) -> impl Iterator<Item = &AccountConfig> {
         self.accounts.values().filter(|a| a.enabled)
