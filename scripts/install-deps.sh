@@ -12,6 +12,7 @@ command -v danted >/dev/null 2>&1 || need+=(dante-server)
 command -v microsocks >/dev/null 2>&1 || need+=(microsocks)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 for extra in "$@"; do need+=("$extra"); done
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -17,6 +17,27 @@ pub const CONNECTOR_CONNECTIONS: &str = "mail_ingest_connector_connections_total
 pub const STORE_COMMIT_DURATION: &str = "mail_ingest_store_commit_duration_seconds";
 pub const STORE_BATCH_MESSAGES: &str = "mail_ingest_store_batch_messages";
 
+/// Exports an account's counters at zero from its start, so dashboards and alerts see a
+/// series (and `rate()` a first sample) before anything has happened.
+pub fn register_account(account: &str) {
+    let a = account.to_string();
+    metrics::counter!(ACCOUNT_RESTARTS, "account" => a.clone()).increment(0);
+    metrics::counter!(FETCHED_BYTES, "account" => a.clone()).increment(0);
+    for outcome in ["ok", "failed"] {
+        metrics::counter!(CHECKS, "account" => a.clone(), "outcome" => outcome).increment(0);
+    }
+    for outcome in [
+        "fetched",
+        "stored",
+        "deleted",
+        "duplicate",
+        "oversize",
+        "unparseable",
+    ] {
+        metrics::counter!(MESSAGES, "account" => a.clone(), "outcome" => outcome).increment(0);
+    }
+}
+
 /// Registers the description and unit of every metric with the installed recorder.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::check::{self, Pipeline};
@@ -74,6 +75,7 @@ impl Actor for AccountActor {
         _myself: ActorRef<AccountMsg>,
         args: AccountArgs,
     ) -> Result<AccountState, ActorProcessingErr> {
+        m::register_account(&args.account.name);
         metrics::gauge!(m::INSECURE_TLS, "account" => args.account.name.clone())
             .set(if args.account.insecure() { 1.0 } else { 0.0 });
         if args.account.insecure() {
@@ -123,7 +125,9 @@ impl Actor for AccountActor {
             AccountMsg::Tick(_) | AccountMsg::MailArrived => return Ok(()),
         };
         state.wake_pending.store(false, Ordering::SeqCst);
-        let summary = run_check(state).await;
+        // Every line logged during the check, by us or the libraries, names the account.
+        let span = tracing::info_span!("account", account = %state.args.account.name);
+        let summary = run_check(state).instrument(span).await;
         after_check(&myself, state, &summary);
         if let Some(reply) = reply {
             let _ = reply.send(summary);
@@ -149,6 +153,7 @@ fn start_watcher(myself: &ActorRef<AccountMsg>, state: &mut AccountState) {
     let connector = args.connector.clone();
     let me = myself.clone();
     let pending = state.wake_pending.clone();
+    let span = tracing::info_span!("account", account = %account.name, idle = true);
     state.watcher = Some(tokio::spawn(async move {
         let mut backoff = Backoff::default();
         loop {
@@ -173,7 +178,7 @@ fn start_watcher(myself: &ActorRef<AccountMsg>, state: &mut AccountState) {
                 }
             }
         }
-    }));
+    }.instrument(span)));
 }
 
 /// Arms the automatic timer, replacing any earlier one.

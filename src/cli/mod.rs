@@ -122,8 +122,17 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // async-imap traces every command it encodes, LOGIN with its password included: never
+    // let that through, whatever RUST_LOG asks for.
+    let filter = filter.add_directive(
+        "async_imap::imap_stream=info"
+            .parse()
+            .expect("valid directive"),
+    );
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

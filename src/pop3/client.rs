@@ -197,7 +197,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             let room = (cap.saturating_sub(total) as usize)
                 .saturating_add(3)
                 .min(64 << 20);
-            let (complete, seen) = self.line_into(&mut line, room).await?;
+            let (complete, seen) = self.line_into(&mut line, room, true).await?;
             if complete && (line == b".\r\n" || line == b".\n") {
                 break;
             }
@@ -246,7 +246,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     /// One line without its line end, at most [`MAX_LINE`] bytes.
     async fn line(&mut self) -> Result<Vec<u8>> {
         let mut line = Vec::new();
-        let (complete, _) = self.line_into(&mut line, MAX_LINE).await?;
+        let (complete, _) = self.line_into(&mut line, MAX_LINE, false).await?;
         if !complete {
             return Err(Pop3Error::Protocol(format!(
                 "line longer than {MAX_LINE} bytes"
@@ -259,8 +259,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     }
 
     /// Appends one line (with its line end) to `line`, keeping at most `max` bytes; returns
-    /// whether it fitted and how many bytes the line had. Ends with an error at end of stream.
-    async fn line_into(&mut self, line: &mut Vec<u8>, max: usize) -> Result<(bool, u64)> {
+    /// whether it fitted and how many bytes the line had. Ends with an error at end of stream,
+    /// and, unless `read_past_max` (message bodies, read to their end), as soon as the line
+    /// is longer than `max`.
+    async fn line_into(
+        &mut self,
+        line: &mut Vec<u8>,
+        max: usize,
+        read_past_max: bool,
+    ) -> Result<(bool, u64)> {
         let mut seen: u64 = 0;
         loop {
             let available = self.io.fill_buf().await?;
@@ -281,6 +288,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             self.io.consume(n);
             if done {
                 return Ok((seen as usize <= max, seen));
+            }
+            if !read_past_max && seen as usize > max {
+                return Err(Pop3Error::Protocol(format!("line longer than {max} bytes")));
             }
         }
     }
