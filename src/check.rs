@@ -353,6 +353,7 @@ async fn plan(
     pipeline: &Pipeline,
     listing: Vec<ServerMessage>,
 ) -> Result<Plan, CheckError> {
+    settle_vanished(account, pipeline, &listing).await?;
     let name = account.name.clone();
     let state = blocking(&pipeline.store, move |s| s.account_state(&name)).await?;
     let remember_only = account.backfill == Backfill::New && !state.backfilled;
@@ -404,6 +405,37 @@ async fn plan(
     })
     .await?;
     Ok(plan)
+}
+
+/// Owed deletes whose message is no longer on the server are done: the process stopped
+/// after the server deleted them but before the store heard of it (or another client
+/// removed them). Only keyed listings can tell; without UIDL the next fetch settles them.
+async fn settle_vanished(
+    account: &AccountConfig,
+    pipeline: &Pipeline,
+    listing: &[ServerMessage],
+) -> Result<(), CheckError> {
+    if listing.iter().any(|m| m.key.is_none()) {
+        return Ok(());
+    }
+    let on_server: std::collections::HashSet<String> =
+        listing.iter().filter_map(|m| m.key.clone()).collect();
+    let name = account.name.clone();
+    let gone = blocking(&pipeline.store, move |s| {
+        let gone: Vec<String> = s
+            .pending_deletes(&name)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| !on_server.contains(k))
+            .collect();
+        s.mark_deleted(&name, &gone)?;
+        Ok(gone.len())
+    })
+    .await?;
+    if gone > 0 {
+        tracing::info!(account = %account.name, count = gone, "owed deletes already done on the server; recorded");
+    }
+    Ok(())
 }
 
 /// Splits the fetch list into batches bounded in bytes and count.
