@@ -41,7 +41,7 @@ fn message(n: usize) -> Vec<u8> {
     let mut m = format!("X-Crash-Serial: {n}\r\n").into_bytes();
     m.extend(corpus::sample(n));
     // Every fifth message is large, so kills land inside literals and RETR bodies too.
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         let filler = "0123456789abcdef".repeat(64 * 40);
         m.extend(format!("{filler}\r\n").into_bytes());
     }
