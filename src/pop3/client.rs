@@ -67,12 +67,15 @@ pub enum Body {
 #[derive(Debug)]
 pub struct Pop3Client<S> {
     io: BufReader<S>,
+    /// Commands waiting for [`Pop3Client::flush`]: a pipelined group goes out in one write.
+    out: Vec<u8>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     pub fn new(stream: S) -> Self {
         Pop3Client {
             io: BufReader::with_capacity(64 * 1024, stream),
+            out: Vec::with_capacity(1024),
         }
     }
 
@@ -97,14 +100,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 
     /// Sends one command line (no reading). Pipelined callers read answers later.
     pub async fn send(&mut self, command: &str) -> Result<()> {
-        let w = self.io.get_mut();
-        w.write_all(command.as_bytes()).await?;
-        w.write_all(b"\r\n").await?;
+        if command.contains(['\r', '\n']) {
+            return Err(Pop3Error::Protocol(
+                "a command argument contains a line break".into(),
+            ));
+        }
+        self.out.extend_from_slice(command.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
         Ok(())
     }
 
+    /// Writes the queued commands in one write.
     pub async fn flush(&mut self) -> Result<()> {
-        self.io.get_mut().flush().await?;
+        let w = self.io.get_mut();
+        w.write_all(&self.out).await?;
+        w.flush().await?;
+        self.out.clear();
         Ok(())
     }
 

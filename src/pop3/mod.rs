@@ -115,6 +115,30 @@ impl Pop3Session {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::sizes_agree;
+
+    #[test]
+    fn sizes_agree_allows_crlf_counting_only() {
+        assert!(sizes_agree(12, b"line\r\nline\r\n"));
+        assert!(
+            sizes_agree(10, b"line\r\nline\r\n"),
+            "a server counting LF line ends"
+        );
+        assert!(!sizes_agree(2000, b""));
+        assert!(!sizes_agree(12, b"line\r\nline\r\n+OK injected\r\n"));
+    }
+}
+
+/// True when a RETR body matches the size LIST announced, allowing for servers that count
+/// bare LF line ends (each CRLF on the wire is then one octet more than listed).
+pub fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
+    let actual = raw.len() as u64;
+    let lines = raw.iter().filter(|b| **b == b'\n').count() as u64;
+    actual.abs_diff(listed) <= lines
+}
+
 /// An authentication failure, with the password scrubbed from anything the server echoed.
 fn auth_error(e: &Pop3Error, password: &Secret) -> CheckError {
     let stage = if matches!(e, Pop3Error::Err(_)) {
@@ -205,7 +229,20 @@ impl Session for Pop3Session {
                 .await
                 .map_err(err(Stage::Fetch, &format!("RETR {} failed", msg.handle)))?;
             match body {
-                Body::Message(raw) => sink.push(msg.clone(), raw).await,
+                Body::Message(raw) if sizes_agree(msg.size, &raw) => {
+                    sink.push(msg.clone(), raw).await
+                }
+                Body::Message(raw) => {
+                    return Err(CheckError::new(
+                        Stage::Fetch,
+                        format!(
+                            "RETR {}: the server listed {} octets but sent {}; the answers may be out of step, so this session stops and the message stays on the server",
+                            msg.handle,
+                            msg.size,
+                            raw.len()
+                        ),
+                    ));
+                }
                 Body::TooLarge(_) => sink.oversize(),
             }
         }

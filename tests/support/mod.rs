@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod corpus;
+pub mod fault;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -338,16 +339,24 @@ service auth {{
         std::fs::rename(&tmp, md.join("new").join(&name)).unwrap();
     }
 
-    /// Every message still in the user's INBOX, sorted by content.
+    /// Every message still in the user's INBOX, sorted by content (test messages are
+    /// unique, so a duplicate is a file seen twice while Dovecot moved it).
     pub fn remaining(&self, user: &str) -> Vec<Vec<u8>> {
         let md = self.maildir(user);
         let mut out = Vec::new();
-        for sub in ["cur", "new"] {
+        // Dovecot moves files from new/ to cur/ (never back) while a session runs: reading
+        // new/ first means a moved file is found in cur/ afterwards.
+        for sub in ["new", "cur"] {
             for entry in std::fs::read_dir(md.join(sub)).unwrap() {
-                out.push(std::fs::read(entry.unwrap().path()).unwrap());
+                match std::fs::read(entry.unwrap().path()) {
+                    Ok(bytes) => out.push(bytes),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => panic!("cannot read the test mailbox: {e}"),
+                }
             }
         }
         out.sort();
+        out.dedup();
         out
     }
 
