@@ -115,22 +115,6 @@ impl Pop3Session {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::sizes_agree;
-
-    #[test]
-    fn sizes_agree_allows_crlf_counting_only() {
-        assert!(sizes_agree(12, b"line\r\nline\r\n"));
-        assert!(
-            sizes_agree(10, b"line\r\nline\r\n"),
-            "a server counting LF line ends"
-        );
-        assert!(!sizes_agree(2000, b""));
-        assert!(!sizes_agree(12, b"line\r\nline\r\n+OK injected\r\n"));
-    }
-}
-
 /// True when a RETR body matches the size LIST announced, allowing for servers that count
 /// bare LF line ends (each CRLF on the wire is then one octet more than listed).
 pub fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
@@ -284,5 +268,21 @@ impl Session for Pop3Session {
             .await
             .map_err(err(Stage::Delete, "QUIT failed (deletes not made final)"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sizes_agree;
+
+    #[test]
+    fn sizes_agree_allows_crlf_counting_only() {
+        assert!(sizes_agree(12, b"line\r\nline\r\n"));
+        assert!(
+            sizes_agree(10, b"line\r\nline\r\n"),
+            "a server counting LF line ends"
+        );
+        assert!(!sizes_agree(2000, b""));
+        assert!(!sizes_agree(12, b"line\r\nline\r\n+OK injected\r\n"));
     }
 }

@@ -174,13 +174,11 @@ fn pump(
         }
         let mut chunk = &buf[..n];
         match &fault {
-            Fault::CloseAt(d, at) if *d == dir => {
-                if passed + chunk.len() as u64 >= *at {
-                    let keep = (*at - passed.min(*at)) as usize;
-                    let _ = to.write_all(&chunk[..keep]);
-                    shut(&from, &to);
-                    return;
-                }
+            Fault::CloseAt(d, at) if *d == dir && passed + chunk.len() as u64 >= *at => {
+                let keep = (*at - passed.min(*at)) as usize;
+                let _ = to.write_all(&chunk[..keep]);
+                shut(&from, &to);
+                return;
             }
             Fault::StallAt(at) if dir == Dir::ToClient && passed + chunk.len() as u64 >= *at => {
                 let keep = (*at - passed.min(*at)) as usize;
