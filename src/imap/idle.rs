@@ -56,6 +56,7 @@ pub async fn watch(
         // While idling the server may rightly stay silent: the inactivity limit covers the
         // whole wait, and the DONE below is held to io_timeout again.
         idle.as_mut().set_limit(period + account.io_timeout);
+        idle.as_mut().set_read_budget(Some(super::BUDGET_SLACK * 4));
         let outcome = {
             let (wait, _stop) = idle.wait_with_timeout(period);
             tokio::time::timeout(period, wait).await

@@ -20,6 +20,10 @@ use crate::store::schema::imap_key;
 
 type Conn = ImapConn<Timed<BoxStream>>;
 
+/// What any command may bring beyond the data it asked for (status lines, flags, untagged
+/// updates).
+pub const BUDGET_SLACK: u64 = 1 << 20;
+
 /// A logged-in IMAP session with its mailbox selected.
 pub struct ImapSession {
     conn: Conn,
@@ -110,6 +114,15 @@ impl ImapSession {
         })
     }
 
+    /// Lets the server send at most `bytes` plus [`BUDGET_SLACK`] until the next budget: a
+    /// server that announces small messages and sends huge literals is stopped, so memory
+    /// stays bounded by what was asked for.
+    fn budget(&mut self, bytes: u64) {
+        self.conn
+            .get_mut()
+            .set_read_budget(Some(bytes + BUDGET_SLACK));
+    }
+
     /// True when the server supports IDLE.
     pub fn has_idle(&self) -> bool {
         self.capabilities
@@ -168,6 +181,7 @@ impl Session for ImapSession {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
+        self.budget(u64::from(self.exists) * 256);
         let mut stream = self
             .conn
             .uid_fetch("1:*", "(UID RFC822.SIZE)")
@@ -207,6 +221,7 @@ impl Session for ImapSession {
     ) -> Result<(), CheckError> {
         let by_uid: HashMap<u32, &ServerMessage> = batch.iter().map(|m| (m.handle, m)).collect();
         let set = uid_set(batch.iter().map(|m| m.handle));
+        self.budget(batch.iter().map(|m| m.size + 512).sum());
         let mut stream = self
             .conn
             .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])")
@@ -234,6 +249,7 @@ impl Session for ImapSession {
 
     async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
         let set = uid_set(batch.iter().map(|m| m.handle));
+        self.budget(batch.len() as u64 * 128);
         {
             let stream = self
                 .conn
@@ -261,6 +277,7 @@ impl Session for ImapSession {
     }
 
     async fn finish(mut self) -> Result<(), CheckError> {
+        self.budget(0);
         self.conn
             .logout()
             .await

@@ -18,6 +18,10 @@ pub struct Timed<S> {
     limit: Duration,
     read_deadline: Option<Pin<Box<Sleep>>>,
     write_deadline: Option<Pin<Box<Sleep>>>,
+    /// Most bytes the peer may send before the next [`Timed::set_read_budget`], if limited.
+    read_budget: Option<u64>,
+    /// Bytes read since the budget was set.
+    read_since_budget: u64,
     /// Released when the connection closes: a place in the connector's `max_connections`.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -29,6 +33,8 @@ impl<S> Timed<S> {
             limit,
             read_deadline: None,
             write_deadline: None,
+            read_budget: None,
+            read_since_budget: 0,
             _permit: permit,
         }
     }
@@ -36,6 +42,13 @@ impl<S> Timed<S> {
     /// The stream and its permit, e.g. to run a TLS handshake over it after STARTTLS.
     pub fn into_parts(self) -> (S, Option<OwnedSemaphorePermit>) {
         (self.inner, self._permit)
+    }
+
+    /// Limits how much the peer may send from now on (e.g. the sizes a FETCH announced plus
+    /// slack), so a hostile server cannot make the client buffer without bound.
+    pub fn set_read_budget(&mut self, budget: Option<u64>) {
+        self.read_budget = budget;
+        self.read_since_budget = 0;
     }
 
     /// Changes the limit, e.g. from `connect_timeout` during the handshake to `io_timeout`.
@@ -77,9 +90,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 this.read_deadline = None;
+                this.read_since_budget += (buf.filled().len() - before) as u64;
+                if let Some(budget) = this.read_budget
+                    && this.read_since_budget > budget
+                {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the server sent more than the {budget} bytes this command can need (more than it announced)"
+                        ),
+                    )));
+                }
                 Poll::Ready(r)
             }
             Poll::Pending => poll_deadline(&mut this.read_deadline, this.limit, cx).map(Err),
@@ -123,6 +148,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_read_budget_stops_an_oversending_peer() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut timed = Timed::new(client, Duration::from_secs(5), None);
+        timed.set_read_budget(Some(100));
+        server.write_all(&[b'x'; 300]).await.unwrap();
+        let mut buf = vec![0u8; 300];
+        let err = timed.read_exact(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        timed.set_read_budget(None);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_peer_times_out() {

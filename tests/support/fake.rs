@@ -1,0 +1,480 @@
+//! Scripted fake IMAP and POP3 servers for what a real server will not do: each keeps a
+//! small mailbox, answers the commands mail-ingest sends, and can corrupt one chosen answer
+//! (or behave oddly throughout) as a test asks.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A message on a fake server.
+#[derive(Clone, Debug)]
+pub struct FakeMessage {
+    pub uid: u32,
+    pub uidl: String,
+    pub bytes: Vec<u8>,
+    pub deleted: bool,
+}
+
+/// How a fake server misbehaves.
+#[derive(Clone, Debug, Default)]
+pub struct Quirks {
+    /// Replace the `n`-th answer (counted over the whole connection) with these bytes.
+    pub corrupt_answer: Option<(usize, Vec<u8>)>,
+    /// Close the connection instead of sending the `n`-th answer's tail (after `keep` bytes).
+    pub truncate_answer: Option<(usize, usize)>,
+    /// Never send the greeting.
+    pub no_greeting: bool,
+    /// Stop sending in the middle of the first message body.
+    pub stall_in_body: bool,
+    /// IMAP: leave UIDPLUS out of the capabilities.
+    pub no_uidplus: bool,
+    /// POP3: answer UIDL with -ERR.
+    pub no_uidl: bool,
+    /// POP3: answer PASS with this -ERR text.
+    pub pass_error: Option<String>,
+    /// STARTTLS/STLS: refuse, or accept and then send these bytes at once.
+    pub starttls_refused: bool,
+    pub starttls_inject: Option<Vec<u8>>,
+    /// IMAP: announce this literal size for the first body instead of the real one, then
+    /// send that many bytes.
+    pub huge_literal: Option<u64>,
+}
+
+/// The shared state of a fake server.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub messages: Vec<FakeMessage>,
+    pub uidvalidity: u32,
+    pub quirks: Quirks,
+    /// Every command line received, in order.
+    pub commands: Vec<String>,
+}
+
+pub type Shared = Arc<Mutex<FakeState>>;
+
+/// A fake server on a loopback port.
+pub struct FakeServer {
+    pub port: u16,
+    pub state: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Imap,
+    Pop3,
+}
+
+impl FakeServer {
+    pub async fn start(kind: Kind, messages: Vec<Vec<u8>>) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state: Shared = Arc::new(Mutex::new(FakeState {
+            messages: messages
+                .into_iter()
+                .enumerate()
+                .map(|(i, bytes)| FakeMessage {
+                    uid: i as u32 + 1,
+                    uidl: format!("uidl-{}", i + 1),
+                    bytes,
+                    deleted: false,
+                })
+                .collect(),
+            uidvalidity: 1,
+            ..Default::default()
+        }));
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let _ = match kind {
+                        Kind::Imap => imap_session(sock, st).await,
+                        Kind::Pop3 => pop3_session(sock, st).await,
+                    };
+                });
+            }
+        });
+        FakeServer { port, state, task }
+    }
+
+    pub fn set_quirks(&self, q: Quirks) {
+        self.state.lock().unwrap().quirks = q;
+    }
+
+    pub fn commands(&self) -> Vec<String> {
+        self.state.lock().unwrap().commands.clone()
+    }
+
+    pub fn live_messages(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .messages
+            .iter()
+            .filter(|m| !m.deleted)
+            .count()
+    }
+}
+
+/// Writes answers, applying the corruption quirks by answer number.
+struct Writer {
+    sock: tokio::io::WriteHalf<TcpStream>,
+    answers: usize,
+    quirks: Quirks,
+}
+
+impl Writer {
+    /// Sends one answer; `Err` once the quirk closed the connection.
+    async fn answer(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let n = self.answers;
+        self.answers += 1;
+        if let Some((at, replacement)) = &self.quirks.corrupt_answer
+            && *at == n
+        {
+            return self.sock.write_all(replacement).await;
+        }
+        if let Some((at, keep)) = self.quirks.truncate_answer
+            && at == n
+        {
+            let _ = self.sock.write_all(&bytes[..keep.min(bytes.len())]).await;
+            let _ = self.sock.shutdown().await;
+            return Err(std::io::Error::other("truncated on purpose"));
+        }
+        self.sock.write_all(bytes).await
+    }
+}
+
+async fn read_command<R: AsyncBufReadExt + Unpin>(r: &mut R, state: &Shared) -> Option<String> {
+    let mut line = String::new();
+    match r.read_line(&mut line).await {
+        Ok(0) | Err(_) => None,
+        Ok(_) => {
+            let line = line.trim_end().to_string();
+            state.lock().unwrap().commands.push(line.clone());
+            Some(line)
+        }
+    }
+}
+
+fn stall() -> impl std::future::Future<Output = ()> {
+    tokio::time::sleep(Duration::from_secs(3600))
+}
+
+async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
+    let quirks = state.lock().unwrap().quirks.clone();
+    if quirks.no_greeting {
+        stall().await;
+    }
+    let (r, w) = tokio::io::split(sock);
+    let mut r = BufReader::new(r);
+    let mut w = Writer {
+        sock: w,
+        answers: 0,
+        quirks: quirks.clone(),
+    };
+    w.answer(b"+OK fake POP3 ready\r\n").await?;
+    let mut dele: Vec<u32> = Vec::new();
+    while let Some(line) = read_command(&mut r, &state).await {
+        let mut parts = line.split_whitespace();
+        let cmd = parts.next().unwrap_or("").to_ascii_uppercase();
+        let arg: Option<u32> = parts.next().and_then(|a| a.parse().ok());
+        let live: Vec<FakeMessage> = state
+            .lock()
+            .unwrap()
+            .messages
+            .iter()
+            .filter(|m| !m.deleted)
+            .cloned()
+            .collect();
+        let answer: Vec<u8> = match cmd.as_str() {
+            "CAPA" => {
+                let uidl = if quirks.no_uidl { "" } else { "UIDL\r\n" };
+                format!("+OK\r\nUSER\r\n{uidl}PIPELINING\r\nSTLS\r\n.\r\n").into_bytes()
+            }
+            "STLS" if quirks.starttls_refused => b"-ERR not today\r\n".to_vec(),
+            "STLS" => {
+                let mut a = b"+OK begin TLS\r\n".to_vec();
+                a.extend(quirks.starttls_inject.clone().unwrap_or_default());
+                a
+            }
+            "USER" => b"+OK\r\n".to_vec(),
+            "PASS" => match &quirks.pass_error {
+                Some(e) => format!("-ERR {e}\r\n").into_bytes(),
+                None => b"+OK logged in\r\n".to_vec(),
+            },
+            "STAT" => format!(
+                "+OK {} {}\r\n",
+                live.len(),
+                live.iter().map(|m| m.bytes.len()).sum::<usize>()
+            )
+            .into_bytes(),
+            "LIST" => {
+                let mut a = b"+OK\r\n".to_vec();
+                for (i, m) in live.iter().enumerate() {
+                    a.extend(format!("{} {}\r\n", i + 1, m.bytes.len()).into_bytes());
+                }
+                a.extend(b".\r\n");
+                a
+            }
+            "UIDL" if quirks.no_uidl => b"-ERR no UIDL here\r\n".to_vec(),
+            "UIDL" => {
+                let mut a = b"+OK\r\n".to_vec();
+                for (i, m) in live.iter().enumerate() {
+                    a.extend(format!("{} {}\r\n", i + 1, m.uidl).into_bytes());
+                }
+                a.extend(b".\r\n");
+                a
+            }
+            "RETR" => match arg.and_then(|n| live.get(n as usize - 1)) {
+                Some(m) => {
+                    let mut a = format!("+OK {} octets\r\n", m.bytes.len()).into_bytes();
+                    let body = stuff(&m.bytes);
+                    if quirks.stall_in_body {
+                        a.extend(&body[..body.len() / 2]);
+                        w.answer(&a).await?;
+                        stall().await;
+                    }
+                    a.extend(body);
+                    a.extend(b".\r\n");
+                    a
+                }
+                None => b"-ERR no such message\r\n".to_vec(),
+            },
+            "DELE" => match arg {
+                Some(n) if (n as usize) <= live.len() => {
+                    dele.push(live[n as usize - 1].uid);
+                    b"+OK deleted\r\n".to_vec()
+                }
+                _ => b"-ERR no such message\r\n".to_vec(),
+            },
+            "QUIT" => {
+                {
+                    let mut st = state.lock().unwrap();
+                    for m in st.messages.iter_mut() {
+                        if dele.contains(&m.uid) {
+                            m.deleted = true;
+                        }
+                    }
+                }
+                w.answer(b"+OK bye\r\n").await?;
+                return Ok(());
+            }
+            _ => b"-ERR unknown command\r\n".to_vec(),
+        };
+        w.answer(&answer).await?;
+    }
+    Ok(())
+}
+
+/// Dot-stuffs a body for RETR, ending it with CRLF.
+fn stuff(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    let mut at_line_start = true;
+    for &b in bytes {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend(b"\r\n");
+    }
+    out
+}
+
+async fn imap_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
+    let quirks = state.lock().unwrap().quirks.clone();
+    if quirks.no_greeting {
+        stall().await;
+    }
+    let (r, w) = tokio::io::split(sock);
+    let mut r = BufReader::new(r);
+    let mut w = Writer {
+        sock: w,
+        answers: 0,
+        quirks: quirks.clone(),
+    };
+    w.answer(b"* OK fake IMAP ready\r\n").await?;
+    let mut selected = false;
+    while let Some(line) = read_command(&mut r, &state).await {
+        let mut parts = line.splitn(3, ' ');
+        let tag = parts.next().unwrap_or("*").to_string();
+        let cmd = parts.next().unwrap_or("").to_ascii_uppercase();
+        let rest = parts.next().unwrap_or("").to_string();
+        let (uidvalidity, live): (u32, Vec<FakeMessage>) = {
+            let st = state.lock().unwrap();
+            (
+                st.uidvalidity,
+                st.messages.iter().filter(|m| !m.deleted).cloned().collect(),
+            )
+        };
+        let answer: Vec<u8> = match cmd.as_str() {
+            "STARTTLS" if quirks.starttls_refused => format!("{tag} NO not today\r\n").into_bytes(),
+            "STARTTLS" => {
+                let mut a = format!("{tag} OK begin TLS\r\n").into_bytes();
+                a.extend(quirks.starttls_inject.clone().unwrap_or_default());
+                a
+            }
+            "CAPABILITY" => {
+                let plus = if quirks.no_uidplus { "" } else { " UIDPLUS" };
+                format!("* CAPABILITY IMAP4rev1 IDLE{plus}\r\n{tag} OK done\r\n").into_bytes()
+            }
+            "LOGIN" => format!("{tag} OK logged in\r\n").into_bytes(),
+            "SELECT" => {
+                selected = true;
+                let next = live.iter().map(|m| m.uid).max().unwrap_or(0) + 1;
+                format!("* {} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY {uidvalidity}] ok\r\n* OK [UIDNEXT {next}] ok\r\n* FLAGS (\\Deleted \\Seen)\r\n{tag} OK [READ-WRITE] selected\r\n", live.len()).into_bytes()
+            }
+            "UID" if selected => imap_uid(&tag, &rest, &live, &state, &quirks, &mut w).await?,
+            "EXPUNGE" => {
+                // Never expected: it would remove other clients' deleted messages too.
+                format!("{tag} OK expunged\r\n").into_bytes()
+            }
+            "NOOP" => format!("{tag} OK\r\n").into_bytes(),
+            "LOGOUT" => {
+                w.answer(format!("* BYE bye\r\n{tag} OK\r\n").as_bytes())
+                    .await?;
+                return Ok(());
+            }
+            _ => format!("{tag} BAD unknown\r\n").into_bytes(),
+        };
+        w.answer(&answer).await?;
+    }
+    Ok(())
+}
+
+async fn imap_uid(
+    tag: &str,
+    rest: &str,
+    live: &[FakeMessage],
+    state: &Shared,
+    quirks: &Quirks,
+    w: &mut Writer,
+) -> std::io::Result<Vec<u8>> {
+    let mut parts = rest.splitn(3, ' ');
+    let sub = parts.next().unwrap_or("").to_ascii_uppercase();
+    let set = parts.next().unwrap_or("");
+    let items = parts.next().unwrap_or("");
+    let wanted = |uid: u32| in_set(set, uid);
+    let mut a = Vec::new();
+    match sub.as_str() {
+        "FETCH" => {
+            let with_body = items.contains("BODY");
+            for (i, m) in live.iter().enumerate().filter(|(_, m)| wanted(m.uid)) {
+                if with_body {
+                    let size = m.bytes.len();
+                    if let Some(huge) = quirks.huge_literal {
+                        let mut head = format!(
+                            "* {} FETCH (UID {} RFC822.SIZE {size} BODY[] {{{huge}}}\r\n",
+                            i + 1,
+                            m.uid
+                        )
+                        .into_bytes();
+                        w.answer(&head).await?;
+                        head.clear();
+                        let chunk = vec![b'A'; 64 * 1024];
+                        let mut sent = 0u64;
+                        while sent < huge {
+                            w.sock.write_all(&chunk).await?;
+                            sent += chunk.len() as u64;
+                        }
+                        return Ok(format!(")\r\n{tag} OK\r\n").into_bytes());
+                    }
+                    a.extend(
+                        format!(
+                            "* {} FETCH (UID {} RFC822.SIZE {size} BODY[] {{{size}}}\r\n",
+                            i + 1,
+                            m.uid
+                        )
+                        .into_bytes(),
+                    );
+                    if quirks.stall_in_body {
+                        a.extend(&m.bytes[..size / 2]);
+                        w.answer(&a).await?;
+                        stall().await;
+                    }
+                    a.extend(&m.bytes);
+                    a.extend(b")\r\n");
+                } else {
+                    a.extend(
+                        format!(
+                            "* {} FETCH (UID {} RFC822.SIZE {})\r\n",
+                            i + 1,
+                            m.uid,
+                            m.bytes.len()
+                        )
+                        .into_bytes(),
+                    );
+                }
+            }
+        }
+        "STORE" => {
+            state
+                .lock()
+                .unwrap()
+                .commands
+                .push(format!("flagged {set}"));
+        }
+        "EXPUNGE" => {
+            let out = expunge(state, set);
+            a.extend(out);
+        }
+        _ => return Ok(format!("{tag} BAD unknown UID command\r\n").into_bytes()),
+    }
+    a.extend(format!("{tag} OK done\r\n").into_bytes());
+    Ok(a)
+}
+
+/// UID EXPUNGE of `set`: removes the flagged messages in it, answering their sequence numbers.
+fn expunge(state: &Shared, set: &str) -> Vec<u8> {
+    let mut st = state.lock().unwrap();
+    let flagged_sets: Vec<String> = st
+        .commands
+        .iter()
+        .filter_map(|c| c.strip_prefix("flagged ").map(String::from))
+        .collect();
+    let mut seq = 0;
+    let mut out = Vec::new();
+    for m in st.messages.iter_mut().filter(|m| !m.deleted) {
+        seq += 1;
+        if in_set(set, m.uid) && flagged_sets.iter().any(|s| in_set(s, m.uid)) {
+            m.deleted = true;
+            out.extend(format!("* {seq} EXPUNGE\r\n").into_bytes());
+            seq -= 1;
+        }
+    }
+    out
+}
+
+/// True when `uid` is in an IMAP set such as `1:3,7,9:*`.
+pub fn in_set(set: &str, uid: u32) -> bool {
+    set.split(',').any(|part| match part.split_once(':') {
+        Some((a, b)) => {
+            let lo: u32 = a.parse().unwrap_or(0);
+            let hi: u32 = if b == "*" {
+                u32::MAX
+            } else {
+                b.parse().unwrap_or(0)
+            };
+            (lo.min(hi)..=lo.max(hi)).contains(&uid)
+        }
+        None => part.parse() == Ok(uid),
+    })
+}
+
+/// Reads all of a stream; for tests that need a raw peek.
+pub async fn read_all(mut s: TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    let _ = s.read_to_end(&mut v).await;
+    v
+}
