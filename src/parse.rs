@@ -124,7 +124,7 @@ pub fn text_of(raw: &[u8]) -> String {
             .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
     });
     match parsed {
-        Ok(Some(text)) => text,
+        Ok(Some(text)) if !text.trim().is_empty() => text,
         _ => String::from_utf8_lossy(raw).into_owned(),
     }
 }
