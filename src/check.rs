@@ -18,6 +18,7 @@ use crate::config::{AccountConfig, Backfill};
 use crate::error::{CheckError, Stage};
 use crate::metrics as m;
 use crate::model::CheckSummary;
+use crate::progress::Progress;
 use crate::store::schema::SEEN_NOT_INGESTED;
 use crate::store::{Store, StoreOutcome};
 
@@ -118,10 +119,12 @@ pub struct Ingest {
     pub fetched: u64,
     /// Messages over `max_message_size` found while downloading.
     pub oversize: u64,
+    /// Where the CLI and the daemon's log read how far the check is.
+    progress: Arc<Progress>,
 }
 
 impl Ingest {
-    pub fn new(account: &AccountConfig, pipeline: Pipeline) -> Self {
+    pub fn new(account: &AccountConfig, pipeline: Pipeline, progress: Arc<Progress>) -> Self {
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         Ingest {
             account: account.name.clone(),
@@ -138,6 +141,7 @@ impl Ingest {
             in_flight: 0,
             fetched: 0,
             oversize: 0,
+            progress,
         }
     }
 
@@ -162,6 +166,7 @@ impl Ingest {
             .await
             .expect("window semaphore is never closed");
         self.fetched += 1;
+        self.progress.advance(raw.len() as u64);
         m_count(&self.account, "fetched", 1);
         metrics::counter!(m::FETCHED_BYTES, "account" => self.account.clone())
             .increment(raw.len() as u64);
@@ -262,6 +267,7 @@ fn m_count(account: &str, outcome: &'static str, n: u64) {
 
 /// Runs one check over an open session. Counts go into `summary` even when it fails.
 pub async fn run<S: Session>(
+    progress: Arc<Progress>,
     mut session: S,
     account: &AccountConfig,
     pipeline: &Pipeline,
@@ -286,7 +292,11 @@ pub async fn run<S: Session>(
     )
     .await?;
 
-    let mut ingest = Ingest::new(account, pipeline.clone());
+    progress.begin(
+        plan.to_fetch.len() as u64,
+        plan.to_fetch.iter().map(|m| m.size).sum(),
+    );
+    let mut ingest = Ingest::new(account, pipeline.clone(), progress);
     let mut failure = None;
     for batch in batches(&plan.to_fetch) {
         if let Err(e) = session.fetch(batch, &mut ingest).await {

@@ -153,6 +153,16 @@ impl MailIngest {
             .ok_or_else(|| IngestError::NotRunning(account.into()))
     }
 
+    /// The account's live progress cell, to watch a check as it runs.
+    pub fn progress_handle(&self, account: &str) -> Option<Arc<crate::progress::Progress>> {
+        self.registry.progress(account)
+    }
+
+    /// How far the account's current (or last) check is.
+    pub fn progress(&self, account: &str) -> Option<crate::progress::Snapshot> {
+        self.registry.progress(account)?.snapshot()
+    }
+
     /// The Accounts report.
     pub fn accounts(&self) -> Result<Vec<AccountReport>, IngestError> {
         Ok(report::accounts(

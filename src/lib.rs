@@ -66,6 +66,7 @@ pub mod model;
 pub mod net;
 pub mod parse;
 pub mod pop3;
+pub mod progress;
 pub mod registry;
 pub mod report;
 pub mod secret;

@@ -9,6 +9,7 @@ use ractor::ActorRef;
 use crate::actors::account::AccountMsg;
 use crate::error::Stage;
 use crate::model::AccountRunState;
+use crate::progress::Progress;
 
 /// One account's live state.
 #[derive(Clone, Debug)]
@@ -19,6 +20,8 @@ pub struct Live {
     pub last_error: Option<String>,
     /// The running actor, when the account is enabled and alive.
     pub actor: Option<ActorRef<AccountMsg>>,
+    /// The current (or last) check's progress.
+    pub progress: Arc<Progress>,
 }
 
 /// Shared map of account name to [`Live`].
@@ -46,6 +49,7 @@ impl Registry {
                 last_stage: None,
                 last_error: None,
                 actor: None,
+                progress: Arc::default(),
             });
             live.actor = actor;
             live.state = state;
@@ -71,6 +75,11 @@ impl Registry {
                 live.last_error = error;
             }
         });
+    }
+
+    /// The account's progress cell (shared with its checks).
+    pub fn progress(&self, name: &str) -> Option<Arc<Progress>> {
+        self.get(name).map(|l| l.progress)
     }
 
     pub fn last_stage(&self, name: &str) -> Option<Stage> {

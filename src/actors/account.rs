@@ -23,6 +23,9 @@ use crate::pop3::Pop3Session;
 use crate::registry::Registry;
 use crate::secret::Secret;
 
+/// How often a long check logs its progress.
+const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Shortest wait after an authentication failure.
 const AUTH_RETRY: Duration = Duration::from_secs(60);
 
@@ -231,7 +234,9 @@ async fn run_check(state: &mut AccountState) -> CheckSummary {
         account: name.clone(),
         ..Default::default()
     };
+    let ticker = log_progress(args);
     let result = check_once(args, &mut summary).await;
+    ticker.abort();
     let elapsed = started.elapsed();
     metrics::histogram!(m::CHECK_DURATION, "account" => name.clone()).record(elapsed.as_secs_f64());
     let outcome = match &result {
@@ -282,6 +287,27 @@ async fn run_check(state: &mut AccountState) -> CheckSummary {
     summary
 }
 
+/// Logs a progress line every 10 s while a check has a backlog to download.
+fn log_progress(args: &AccountArgs) -> tokio::task::JoinHandle<()> {
+    let progress = args
+        .registry
+        .progress(&args.account.name)
+        .unwrap_or_default();
+    let name = args.account.name.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PROGRESS_LOG_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Some(s) = progress.snapshot()
+                && s.done_messages < s.total_messages
+            {
+                tracing::info!(account = %name, progress = %s.line(), "downloading backlog");
+            }
+        }
+    })
+}
+
 /// Connects with the account's protocol and runs the check.
 async fn check_once(args: &AccountArgs, summary: &mut CheckSummary) -> Result<(), CheckError> {
     let account = &args.account;
@@ -290,15 +316,16 @@ async fn check_once(args: &AccountArgs, summary: &mut CheckSummary) -> Result<()
         .clone()
         .map_err(|e| CheckError::new(Stage::Auth, format!("cannot read the password: {e}")))?;
     let connector = args.connector.as_ref();
+    let progress = args.registry.progress(&account.name).unwrap_or_default();
     match account.protocol {
         Protocol::Imap => {
             let session = ImapSession::open(account, connector, &user, &password).await?;
             note_uidvalidity(args, session.uidvalidity).await?;
-            check::run(session, account, &args.pipeline, summary).await
+            check::run(progress, session, account, &args.pipeline, summary).await
         }
         Protocol::Pop3 => {
             let session = Pop3Session::open(account, connector, &user, &password).await?;
-            check::run(session, account, &args.pipeline, summary).await
+            check::run(progress, session, account, &args.pipeline, summary).await
         }
     }
 }

@@ -270,7 +270,12 @@ async fn check_locally(config: &Config, names: &[String]) -> Result<Vec<CheckSum
             })
         }
     });
+    let bars = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        .then(|| super::progress::draw(&ingest, names));
     let summaries = futures::future::join_all(checks).await;
+    if let Some(bars) = bars {
+        bars.finish().await;
+    }
     let _ = ingest.shutdown().await;
     Ok(summaries)
 }

@@ -3,6 +3,7 @@
 
 mod commands;
 mod daemon;
+mod progress;
 mod reports;
 
 use std::path::PathBuf;
