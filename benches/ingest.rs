@@ -1,0 +1,481 @@
+//! The ingest benchmark (issue: performance). Starts the test support's private Dovecot,
+//! seeds a mailbox of N messages (deterministic mix: ~70 % 1-4 KB plain text, ~20 % 10-30 KB
+//! multipart/alternative HTML, ~10 % with a 100-300 KB attachment), and times, interleaved
+//! over several repetitions, whole processes from start to exit:
+//!
+//! - a raw reference client (IMAPS: one `UID FETCH 1:* (BODY.PEEK[])` read to nowhere;
+//!   POP3S: pipelined RETR read to nowhere), in this process;
+//! - `mail-ingest check` (release binary) for IMAPS and POP3S, keep_copy true and false,
+//!   direct and through a SOCKS5 proxy (dante);
+//! - fetchmail, getmail6 and mpop doing the same download, where installed.
+//!
+//! It prints medians of wall time, messages/s, MB/s and peak RSS, and each one's ratio to
+//! the raw reference. Run: `scripts/bench.sh` (or `cargo bench --bench ingest -- N REPS`).
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+/// One message of the mixed profile.
+fn message(i: usize, rng: &mut fastrand::Rng) -> Vec<u8> {
+    let head = format!(
+        "From: Sender {i} <s{i}@example.com>\r\nTo: helpdesk@example.com\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench-{i}@example.com>\r\nMIME-Version: 1.0\r\n"
+    );
+    let text = |n: usize, rng: &mut fastrand::Rng| -> String {
+        let words = [
+            "ticket", "server", "mail", "update", "please", "thanks", "invoice", "report",
+            "urgent", "status",
+        ];
+        let mut s = String::with_capacity(n + 80);
+        let mut line = 0;
+        while s.len() < n {
+            s.push_str(words[rng.usize(0..words.len())]);
+            s.push(' ');
+            line += 1;
+            if line % 12 == 0 {
+                s.push_str("\r\n");
+            }
+        }
+        s.push_str("\r\n");
+        s
+    };
+    let roll = rng.u32(0..100);
+    let body = if roll < 70 {
+        format!(
+            "{head}Subject: plain {i}\r\nContent-Type: text/plain\r\n\r\n{}",
+            text(rng.usize(1000..4000), rng)
+        )
+    } else if roll < 90 {
+        let t = text(rng.usize(5000..15000), rng);
+        format!(
+            "{head}Subject: html {i}\r\nContent-Type: multipart/alternative; boundary=\"a{i}\"\r\n\r\n--a{i}\r\nContent-Type: text/plain\r\n\r\n{t}--a{i}\r\nContent-Type: text/html\r\n\r\n<html><body><p>{t}</p></body></html>\r\n--a{i}--\r\n"
+        )
+    } else {
+        let n = rng.usize(75_000..225_000);
+        let data: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
+        let b64 = support::corpus::base64(&data)
+            .as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        format!(
+            "{head}Subject: attachment {i}\r\nContent-Type: multipart/mixed; boundary=\"m{i}\"\r\n\r\n--m{i}\r\nContent-Type: text/plain\r\n\r\n{}--m{i}\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"f{i}.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--m{i}--\r\n",
+            text(500, rng)
+        )
+    };
+    body.into_bytes()
+}
+
+/// A seeded mailbox kept as a template; every run gets a fresh hard-linked copy.
+struct Template {
+    dir: PathBuf,
+    bytes: u64,
+    count: usize,
+}
+
+fn seed_template(n: usize) -> Template {
+    let dir = std::env::temp_dir().join(format!("mail-ingest-bench-template-{n}"));
+    let mut rng = fastrand::Rng::with_seed(2026);
+    let mut bytes = 0;
+    if !dir.join("done").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            let m = message(i, &mut rng);
+            std::fs::write(
+                dir.join(format!("{}.M{i}P1.bench,S={}", 1_700_000_000 + i, m.len())),
+                &m,
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("done"), "").unwrap();
+    }
+    let mut count = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "done" {
+            bytes += e.metadata().unwrap().len();
+            count += 1;
+        }
+    }
+    Template { dir, bytes, count }
+}
+
+/// Gives `user` a fresh copy of the template (hard links, so no data is copied).
+fn fill(d: &support::Dovecot, user: &str, t: &Template) {
+    let new = d.maildir(user).join("new");
+    for sub in ["cur", "new"] {
+        for e in std::fs::read_dir(d.maildir(user).join(sub)).unwrap() {
+            let _ = std::fs::remove_file(e.unwrap().path());
+        }
+    }
+    let _ = std::fs::remove_dir_all(d.maildir(user).join("dovecot.index.cache"));
+    for e in std::fs::read_dir(&t.dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "done" {
+            std::fs::hard_link(e.path(), new.join(e.file_name())).unwrap();
+        }
+    }
+    let _ = Command::new("chown")
+        .args(["-R", "mail:mail"])
+        .arg(d.maildir(user))
+        .status();
+}
+
+fn tls_connector() -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&support::certs().ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let cfg = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(cfg))
+}
+
+/// The raw IMAPS reference: LOGIN, SELECT, one UID FETCH 1:* (BODY.PEEK[]) read to nowhere.
+async fn raw_imap(port: u16, user: &str) -> u64 {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let tls = tls_connector()
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut s = BufReader::with_capacity(256 * 1024, tls);
+    let mut line = Vec::new();
+    s.read_until(b'\n', &mut line).await.unwrap();
+    s.get_mut().write_all(format!("a LOGIN {user} pw\r\nb SELECT INBOX\r\nc UID FETCH 1:* (BODY.PEEK[])\r\nd LOGOUT\r\n").as_bytes()).await.unwrap();
+    let mut total = 0u64;
+    loop {
+        line.clear();
+        if s.read_until(b'\n', &mut line).await.unwrap() == 0 {
+            break;
+        }
+        total += line.len() as u64;
+        if line.starts_with(b"d OK") {
+            break;
+        }
+        if let Some(open) = line.iter().rposition(|b| *b == b'{')
+            && line.ends_with(b"}\r\n")
+        {
+            let n: u64 = std::str::from_utf8(&line[open + 1..line.len() - 3])
+                .unwrap()
+                .parse()
+                .unwrap();
+            let copied = tokio::io::copy(&mut (&mut s).take(n), &mut tokio::io::sink())
+                .await
+                .unwrap();
+            total += copied;
+        }
+    }
+    total
+}
+
+/// The raw POP3S reference: LIST, then every RETR pipelined, bodies read to nowhere.
+async fn raw_pop3(port: u16, user: &str, count: usize) -> u64 {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let tls = tls_connector()
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut s = BufReader::with_capacity(256 * 1024, tls);
+    let mut line = Vec::new();
+    s.read_until(b'\n', &mut line).await.unwrap();
+    let mut cmds = format!("USER {user}\r\nPASS pw\r\n");
+    for i in 1..=count {
+        cmds.push_str(&format!("RETR {i}\r\n"));
+    }
+    cmds.push_str("QUIT\r\n");
+    let writer = {
+        let (r, mut w) = tokio::io::split(s);
+        let task = tokio::spawn(async move {
+            w.write_all(cmds.as_bytes()).await.unwrap();
+            w
+        });
+        (r, task)
+    };
+    let (mut r, task) = writer;
+    let mut total = 0u64;
+    let mut buf = Vec::new();
+    let mut br = BufReader::with_capacity(256 * 1024, &mut r);
+    // USER and PASS answers, then per RETR a status line and a body up to ".", then QUIT.
+    for _ in 0..2 {
+        buf.clear();
+        br.read_until(b'\n', &mut buf).await.unwrap();
+    }
+    for _ in 0..count {
+        buf.clear();
+        br.read_until(b'\n', &mut buf).await.unwrap();
+        assert!(
+            buf.starts_with(b"+OK"),
+            "RETR answer {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        loop {
+            buf.clear();
+            if br.read_until(b'\n', &mut buf).await.unwrap() == 0 || buf == b".\r\n" {
+                break;
+            }
+            total += buf.len() as u64;
+        }
+    }
+    let _ = task.await;
+    total
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    secs: f64,
+    rss_kib: u64,
+}
+
+/// Runs a command under /usr/bin/time and returns wall time and peak RSS.
+fn timed(cmd: &mut Command) -> Sample {
+    let rss_file = tempfile::NamedTempFile::new().unwrap();
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(rss_file.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        wrapped.current_dir(d);
+    }
+    let started = Instant::now();
+    let out = wrapped.output().unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rss_kib = std::fs::read_to_string(rss_file.path())
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap_or("0")
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    Sample { secs, rss_kib }
+}
+
+fn ingest_config(
+    dir: &Path,
+    d: &support::Dovecot,
+    user: &str,
+    pop3: bool,
+    keep: bool,
+    socks: Option<u16>,
+) -> PathBuf {
+    let port = if pop3 { d.ports.pop3s } else { d.ports.imaps };
+    let connector = socks
+        .map(|p| format!("connector = \"dante\"\n[connectors.dante]\nsocks5 = \"127.0.0.1:{p}\"\n"))
+        .unwrap_or_default();
+    let cfg = format!(
+        "[store]\npath = \"store.redb\"\n[credentials.c]\nusername = \"{user}\"\npassword = {{ value = \"pw\" }}\n[accounts.bench]\nprotocol = \"{}\"\naddress = \"localhost\"\nport = {port}\ncredential = \"c\"\nca_file = \"{}\"\nkeep_copy = {keep}\nautomatic_check = false\n{connector}",
+        if pop3 { "pop3" } else { "imap" },
+        support::certs().ca.display()
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.exists())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let reps: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let binary = std::env::var("MAIL_INGEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/mail-ingest")
+        });
+    assert!(
+        binary.exists(),
+        "build the release binary first: cargo build --release"
+    );
+    let d = support::Dovecot::start_with("mail_fsync = never\n");
+    let dante = support::Socks::dante();
+    let template = seed_template(n);
+    eprintln!(
+        "mailbox: {} messages, {:.1} MB",
+        template.count,
+        template.bytes as f64 / 1e6
+    );
+
+    let scenarios: Vec<&str> = vec![
+        "raw imaps",
+        "raw pop3s",
+        "mail-ingest imaps keep",
+        "mail-ingest imaps delete",
+        "mail-ingest pop3s keep",
+        "mail-ingest pop3s delete",
+        "mail-ingest imaps keep via socks5",
+        "fetchmail imaps",
+        "fetchmail pop3s",
+        "getmail6 imaps",
+        "mpop pop3s",
+    ];
+    let users: Vec<String> = (0..scenarios.len() * reps)
+        .map(|i| format!("bench{i}"))
+        .collect();
+    for u in &users {
+        d.add_user(u, "pw");
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut results: Vec<(String, Vec<Sample>)> = scenarios
+        .iter()
+        .map(|s| (s.to_string(), Vec::new()))
+        .collect();
+    let mut user_i = 0;
+    for rep in 0..reps {
+        for (si, name) in scenarios.iter().enumerate() {
+            let user = &users[user_i];
+            user_i += 1;
+            fill(&d, user, &template);
+            let dir = tempfile::tempdir().unwrap();
+            let sample = match *name {
+                "raw imaps" => {
+                    let t = Instant::now();
+                    let bytes = rt.block_on(raw_imap(d.ports.imaps, user));
+                    assert!(bytes >= template.bytes, "raw IMAP read {bytes} bytes");
+                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0 })
+                }
+                "raw pop3s" => {
+                    let t = Instant::now();
+                    let bytes = rt.block_on(raw_pop3(d.ports.pop3s, user, template.count));
+                    assert!(bytes >= template.bytes, "raw POP3 read {bytes} bytes");
+                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0 })
+                }
+                s if s.starts_with("mail-ingest") => {
+                    let pop3 = s.contains("pop3s");
+                    let keep = s.contains("keep");
+                    let socks = s.contains("socks5").then_some(dante.port);
+                    let cfg = ingest_config(dir.path(), &d, user, pop3, keep, socks);
+                    let sample = timed(Command::new(&binary).arg("-c").arg(&cfg).args(["check", "bench"]).env("RUST_LOG", "warn"));
+                    let left = d.remaining(user).len();
+                    assert_eq!(left, if keep { template.count } else { 0 }, "{s}: messages left on the server");
+                    Some(sample)
+                }
+                "fetchmail imaps" | "fetchmail pop3s" => which("fetchmail").map(|bin| {
+                    let pop3 = name.contains("pop3");
+                    let rc = dir.path().join("fetchmailrc");
+                    std::fs::write(&rc, format!("poll localhost protocol {} port {} user \"{user}\" password \"pw\" ssl sslcertfile \"{}\" sslcertck keep fetchall mda \"/bin/cat > /dev/null\"\n", if pop3 { "pop3" } else { "imap" }, if pop3 { d.ports.pop3s } else { d.ports.imaps }, support::certs().ca.display())).unwrap();
+                    std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+                    timed(Command::new(bin).args(["-f"]).arg(&rc).args(["--nosyslog", "-s"]).env("HOME", dir.path()))
+                }),
+                "getmail6 imaps" => which("getmail").map(|bin| {
+                    let maildir = dir.path().join("Maildir");
+                    for sub in ["cur", "new", "tmp"] {
+                        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+                    }
+                    std::fs::write(dir.path().join("getmailrc"), format!("[retriever]\ntype = SimpleIMAPSSLRetriever\nserver = localhost\nport = {}\nusername = {user}\npassword = pw\nca_certs = {}\n[destination]\ntype = MDA_external\npath = /bin/sh\narguments = (\"-c\", \"cat > /dev/null\")\nallow_root_commands = true\n[options]\nread_all = true\ndelete = false\nverbose = 0\n", d.ports.imaps, support::certs().ca.display())).unwrap();
+                    let _ = maildir;
+                    timed(Command::new(bin).arg("--getmaildir").arg(dir.path()).arg("--rcfile").arg("getmailrc"))
+                }),
+                "mpop pop3s" => which("mpop").map(|bin| {
+                    let rc = dir.path().join("mpoprc");
+                    std::fs::write(&rc, format!("account bench\nhost localhost\nport {}\ntls on\ntls_starttls off\ntls_trust_file {}\nuser {user}\npassword pw\nkeep on\nonly_new off\ndelivery mda \"/bin/cat > /dev/null\"\nuidls_file {}/uidls\n", d.ports.pop3s, support::certs().ca.display(), dir.path().display())).unwrap();
+                    std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+                    timed(Command::new(bin).arg("-C").arg(&rc).arg("bench"))
+                }),
+                _ => None,
+            };
+            if let Some(s) = sample {
+                results[si].1.push(s);
+                eprintln!(
+                    "rep {rep} {name}: {:.2}s, peak RSS {} KiB",
+                    s.secs, s.rss_kib
+                );
+            }
+        }
+    }
+    let reference = |proto: &str| -> f64 {
+        let mut v: Vec<f64> = results
+            .iter()
+            .find(|(n, _)| n == &format!("raw {proto}"))
+            .map(|(_, s)| s.iter().map(|x| x.secs).collect())
+            .unwrap_or_default();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            median(&mut v)
+        }
+    };
+    let (imap_ref, pop_ref) = (reference("imaps"), reference("pop3s"));
+    println!(
+        "\n{n} messages, {:.1} MB, {reps} repetitions (medians)\n",
+        template.bytes as f64 / 1e6
+    );
+    println!("| client | wall s | msg/s | MB/s | peak RSS MiB | x raw |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, samples) in &results {
+        if samples.is_empty() {
+            println!("| {name} | not installed | | | | |");
+            continue;
+        }
+        let mut secs: Vec<f64> = samples.iter().map(|s| s.secs).collect();
+        let mut rss: Vec<f64> = samples.iter().map(|s| s.rss_kib as f64).collect();
+        let t = median(&mut secs);
+        let r = median(&mut rss);
+        let base = if name.contains("pop3") {
+            pop_ref
+        } else {
+            imap_ref
+        };
+        let rss_text = if r > 0.0 {
+            format!("{:.1}", r / 1024.0)
+        } else {
+            "-".into()
+        };
+        println!(
+            "| {name} | {t:.2} | {:.0} | {:.1} | {rss_text} | {:.2} |",
+            template.count as f64 / t,
+            template.bytes as f64 / 1e6 / t,
+            t / base
+        );
+    }
+}
