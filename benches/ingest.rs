@@ -13,7 +13,6 @@
 //! the raw reference. Run: `scripts/bench.sh` (or `cargo bench --bench ingest -- N REPS`).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};
