@@ -274,6 +274,9 @@ fn timed(cmd: &mut Command) -> Sample {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     let rss_kib = std::fs::read_to_string(rss_file.path())
         .unwrap()
         .lines()
@@ -344,6 +347,7 @@ fn main() {
         template.bytes as f64 / 1e6
     );
 
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let scenarios: Vec<&str> = vec![
         "raw imaps",
         "raw pop3s",
@@ -356,7 +360,10 @@ fn main() {
         "fetchmail pop3s",
         "getmail6 imaps",
         "mpop pop3s",
-    ];
+    ]
+    .into_iter()
+    .filter(|s| only.is_empty() || only.split(',').any(|o| s.contains(o)))
+    .collect();
     let users: Vec<String> = (0..scenarios.len() * reps)
         .map(|i| format!("bench{i}"))
         .collect();
@@ -394,7 +401,7 @@ fn main() {
                     let keep = s.contains("keep");
                     let socks = s.contains("socks5").then_some(dante.port);
                     let cfg = ingest_config(dir.path(), &d, user, pop3, keep, socks);
-                    let sample = timed(Command::new(&binary).arg("-c").arg(&cfg).args(["check", "bench"]).env("RUST_LOG", "warn"));
+                    let sample = timed(Command::new(&binary).arg("-c").arg(&cfg).args(["check", "bench"]).env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into())));
                     let left = d.remaining(user).len();
                     assert_eq!(left, if keep { template.count } else { 0 }, "{s}: messages left on the server");
                     Some(sample)

@@ -23,7 +23,7 @@ use crate::store::schema::SEEN_NOT_INGESTED;
 use crate::store::{Store, StoreOutcome};
 
 /// Bytes of downloaded messages allowed between the socket and the store's commit.
-pub const WINDOW_BYTES: usize = 24 << 20;
+pub const WINDOW_BYTES: usize = 16 << 20;
 /// Messages go to the parser and store in chunks of about this many bytes...
 const CHUNK_BYTES: usize = 2 << 20;
 /// ...or this many messages, whichever comes first.
@@ -121,6 +121,8 @@ pub struct Ingest {
     pub oversize: u64,
     /// Where the CLI and the daemon's log read how far the check is.
     progress: Arc<Progress>,
+    /// Time the download spent waiting for room in the window (the store was behind).
+    pub waited_for_store: std::time::Duration,
 }
 
 impl Ingest {
@@ -142,6 +144,7 @@ impl Ingest {
             fetched: 0,
             oversize: 0,
             progress,
+            waited_for_store: std::time::Duration::ZERO,
         }
     }
 
@@ -159,12 +162,14 @@ impl Ingest {
     /// Takes one downloaded message; waits while the window is full.
     pub async fn push(&mut self, message: ServerMessage, raw: Vec<u8>) {
         let units = (raw.len() >> 10).clamp(1, WINDOW_BYTES >> 10) as u32;
+        let waited = std::time::Instant::now();
         let permit = self
             .window
             .clone()
             .acquire_many_owned(units)
             .await
             .expect("window semaphore is never closed");
+        self.waited_for_store += waited.elapsed();
         self.fetched += 1;
         self.progress.advance(raw.len() as u64);
         m_count(&self.account, "fetched", 1);
@@ -320,7 +325,9 @@ pub async fn run<S: Session>(
         }
     }
     // Whatever happened to the connection, what was downloaded still gets stored.
+    let download_done = std::time::Instant::now();
     let acks = ingest.drain().await;
+    tracing::debug!(account = %account.name, waited_for_store = ?ingest.waited_for_store, drain = ?download_done.elapsed(), "download finished");
     summary.fetched += ingest.fetched;
     summary.skipped += ingest.oversize;
     let to_delete = settle(account, acks, summary);

@@ -62,6 +62,7 @@ pub mod http;
 pub mod imap;
 pub mod ingest;
 pub mod metrics;
+pub mod mime;
 pub mod model;
 pub mod net;
 pub mod parse;

@@ -57,7 +57,8 @@ impl Summary {
 }
 
 fn summarize(raw: &[u8]) -> Summary {
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    // Headers only: bodies are never decoded here (attachments are counted structurally).
+    let Some(msg) = MessageParser::default().parse_headers(raw) else {
         return Summary::default();
     };
     if msg.headers().is_empty() || !starts_with_header(raw) {
@@ -71,7 +72,7 @@ fn summarize(raw: &[u8]) -> Summary {
         to: msg.to().map(addresses).unwrap_or_default(),
         cc: msg.cc().map(addresses).unwrap_or_default(),
         subject: msg.subject().map(clip),
-        attachments: msg.attachment_count().try_into().unwrap_or(u32::MAX),
+        attachments: crate::mime::count_attachments(raw),
         message_id: msg.message_id().map(clip),
         parsed: true,
     }

@@ -3,6 +3,7 @@
 //! and deletes as `UID STORE +FLAGS.SILENT (\Deleted)` plus `UID EXPUNGE` of exactly those
 //! UIDs (UIDPLUS). Every result stream is drained before the next command.
 
+pub mod fetch;
 pub mod greeting;
 pub mod idle;
 
@@ -35,6 +36,8 @@ pub struct ImapSession {
     /// The server's capabilities after login.
     pub capabilities: Vec<String>,
     uidplus: bool,
+    /// Bulk fetches sent so far (their tags are `mi1`, `mi2`, ...).
+    fetches: u32,
 }
 
 fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -> CheckError + '_ {
@@ -111,6 +114,7 @@ impl ImapSession {
             exists: mailbox.exists,
             capabilities,
             uidplus,
+            fetches: 0,
         })
     }
 
@@ -222,27 +226,18 @@ impl Session for ImapSession {
         let by_uid: HashMap<u32, &ServerMessage> = batch.iter().map(|m| (m.handle, m)).collect();
         let set = uid_set(batch.iter().map(|m| m.handle));
         self.budget(batch.iter().map(|m| m.size + 512).sum());
-        let mut stream = self
-            .conn
-            .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])")
-            .await
-            .map_err(imap_err(Stage::Fetch, "UID FETCH failed"))?;
-        while let Some(f) = stream
-            .try_next()
-            .await
-            .map_err(imap_err(Stage::Fetch, "UID FETCH failed"))?
-        {
-            let (Some(uid), Some(body)) = (f.uid, f.body()) else {
-                continue;
-            };
+        self.fetches += 1;
+        let tag = format!("mi{}", self.fetches);
+        let max = sink.max_size();
+        let mut answers = fetch::BodyFetch::start(self.conn.get_mut(), &tag, &set, max).await?;
+        while let Some((uid, body)) = answers.next().await? {
             let Some(msg) = by_uid.get(&uid) else {
                 continue;
             };
-            if body.len() as u64 > sink.max_size() {
-                sink.oversize();
-                continue;
+            match body {
+                Some(body) => sink.push((*msg).clone(), body).await,
+                None => sink.oversize(),
             }
-            sink.push((*msg).clone(), body.to_vec()).await;
         }
         Ok(())
     }

@@ -16,8 +16,8 @@ use tokio::time::{Instant, Sleep};
 pub struct Timed<S> {
     inner: S,
     limit: Duration,
-    read_deadline: Option<Pin<Box<Sleep>>>,
-    write_deadline: Option<Pin<Box<Sleep>>>,
+    read_deadline: Deadline,
+    write_deadline: Deadline,
     /// Most bytes the peer may send before the next [`Timed::set_read_budget`], if limited.
     read_budget: Option<u64>,
     /// Bytes read since the budget was set.
@@ -31,8 +31,8 @@ impl<S> Timed<S> {
         Timed {
             inner,
             limit,
-            read_deadline: None,
-            write_deadline: None,
+            read_deadline: Deadline::default(),
+            write_deadline: Deadline::default(),
             read_budget: None,
             read_since_budget: 0,
             _permit: permit,
@@ -54,30 +54,66 @@ impl<S> Timed<S> {
     /// Changes the limit, e.g. from `connect_timeout` during the handshake to `io_timeout`.
     pub fn set_limit(&mut self, limit: Duration) {
         self.limit = limit;
-        self.read_deadline = None;
-        self.write_deadline = None;
+        self.read_deadline.progress();
+        self.write_deadline.progress();
     }
 }
 
-fn poll_deadline(
-    slot: &mut Option<Pin<Box<Sleep>>>,
-    limit: Duration,
-    cx: &mut Context<'_>,
-) -> Poll<io::Error> {
-    let sleep =
-        slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + limit)));
-    match sleep.as_mut().poll(cx) {
-        Poll::Ready(()) => {
-            *slot = None;
-            Poll::Ready(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "no answer from the server for {}",
-                    humantime::format_duration(limit)
-                ),
-            ))
+/// The inactivity timer of one direction. Progress only records a time; the timer is
+/// moved lazily when it fires early, so a busy stream does not touch the timer wheel on
+/// every read.
+#[derive(Debug)]
+struct Deadline {
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// When the current wait began (or the last progress during it).
+    last_progress: Instant,
+    /// True while the inner stream keeps answering Pending.
+    waiting: bool,
+}
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Deadline {
+            sleep: None,
+            last_progress: Instant::now(),
+            waiting: false,
         }
-        Poll::Pending => Poll::Pending,
+    }
+}
+
+impl Deadline {
+    fn progress(&mut self) {
+        self.waiting = false;
+    }
+
+    /// Polled while the inner stream is pending: an error once `limit` passed without
+    /// progress.
+    fn poll(&mut self, limit: Duration, cx: &mut Context<'_>) -> Poll<io::Error> {
+        if !self.waiting {
+            self.waiting = true;
+            self.last_progress = Instant::now();
+        }
+        let due = self.last_progress + limit;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        loop {
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if Instant::now() >= self.last_progress + limit => {
+                    self.waiting = false;
+                    return Poll::Ready(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer from the server for {}",
+                            humantime::format_duration(limit)
+                        ),
+                    ));
+                }
+                // Fired for an older deadline: progress happened since; wait on.
+                Poll::Ready(()) => sleep.as_mut().reset(self.last_progress + limit),
+            }
+        }
     }
 }
 
@@ -93,7 +129,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                this.read_deadline = None;
+                this.read_deadline.progress();
                 this.read_since_budget += (buf.filled().len() - before) as u64;
                 if let Some(budget) = this.read_budget
                     && this.read_since_budget > budget
@@ -107,7 +143,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
                 }
                 Poll::Ready(r)
             }
-            Poll::Pending => poll_deadline(&mut this.read_deadline, this.limit, cx).map(Err),
+            Poll::Pending => this.read_deadline.poll(this.limit, cx).map(Err),
         }
     }
 }
@@ -121,10 +157,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_write(cx, data) {
             Poll::Ready(r) => {
-                this.write_deadline = None;
+                this.write_deadline.progress();
                 Poll::Ready(r)
             }
-            Poll::Pending => poll_deadline(&mut this.write_deadline, this.limit, cx).map(Err),
+            Poll::Pending => this.write_deadline.poll(this.limit, cx).map(Err),
         }
     }
 
@@ -132,10 +168,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_flush(cx) {
             Poll::Ready(r) => {
-                this.write_deadline = None;
+                this.write_deadline.progress();
                 Poll::Ready(r)
             }
-            Poll::Pending => poll_deadline(&mut this.write_deadline, this.limit, cx).map(Err),
+            Poll::Pending => this.write_deadline.poll(this.limit, cx).map(Err),
         }
     }
 

@@ -40,6 +40,10 @@ fn db_err<E: Into<redb::Error>>(what: &'static str) -> impl FnOnce(E) -> StoreEr
     move |e| StoreError::Db(what, e.into())
 }
 
+/// redb's page cache. Reports and dedup lookups touch little; big message values are
+/// written once and rarely read, so a large cache would only hold them in memory.
+const STORE_CACHE_BYTES: usize = 8 << 20;
+
 /// What a message carries into the store.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
@@ -119,7 +123,7 @@ impl Store {
             .open(path)
             .map_err(|e| open_err(e.into()))?;
         let db = redb::Builder::new()
-            .set_cache_size(64 << 20)
+            .set_cache_size(STORE_CACHE_BYTES)
             .create(path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.into()),

@@ -1,0 +1,271 @@
+//! The bulk download: `UID FETCH set (UID RFC822.SIZE BODY.PEEK[])` with its answers read by
+//! a small streaming parser instead of async-imap's general one, which re-allocates and
+//! zeroes its buffer for every response. Each message literal is read straight into one
+//! buffer of its announced size. Anything this parser does not understand is an error, so
+//! the check stops and nothing unacknowledged is deleted.
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+use crate::error::{CheckError, Stage, describe_io};
+
+/// Longest response line (outside literals) accepted.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One message of a FETCH answer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub uid: u32,
+    pub body: Vec<u8>,
+}
+
+fn fail(what: impl Into<String>) -> CheckError {
+    CheckError::new(Stage::Fetch, what.into())
+}
+
+fn io_fail(e: std::io::Error) -> CheckError {
+    fail(format!("UID FETCH failed: {}", describe_io(&e)))
+}
+
+/// A FETCH in progress: [`BodyFetch::next`] yields each message as its literal arrives.
+pub struct BodyFetch<'a, S> {
+    reader: BufReader<&'a mut S>,
+    tag: String,
+    max_size: u64,
+    line: Vec<u8>,
+    done: bool,
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
+    /// Sends the FETCH for `set` tagged `tag`. Bodies larger than `max_size` are read and
+    /// dropped (yielded as `None`).
+    pub async fn start(
+        stream: &'a mut S,
+        tag: &str,
+        set: &str,
+        max_size: u64,
+    ) -> Result<Self, CheckError> {
+        stream
+            .write_all(
+                format!("{tag} UID FETCH {set} (UID RFC822.SIZE BODY.PEEK[])\r\n").as_bytes(),
+            )
+            .await
+            .map_err(io_fail)?;
+        stream.flush().await.map_err(io_fail)?;
+        Ok(BodyFetch {
+            reader: BufReader::with_capacity(64 * 1024, stream),
+            tag: tag.to_string(),
+            max_size,
+            line: Vec::with_capacity(256),
+            done: false,
+        })
+    }
+
+    /// The next message (UID and body), or `None` after the tagged OK.
+    pub async fn next(&mut self) -> Result<Option<(u32, Option<Vec<u8>>)>, CheckError> {
+        while !self.done {
+            self.line.clear();
+            read_line(&mut self.reader, &mut self.line).await?;
+            if let Some(rest) = self
+                .line
+                .strip_prefix(self.tag.as_bytes())
+                .and_then(|r| r.strip_prefix(b" "))
+            {
+                self.done = true;
+                return if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"OK") {
+                    Ok(None)
+                } else {
+                    Err(fail(format!(
+                        "UID FETCH failed: server answered `{}`",
+                        clip(rest)
+                    )))
+                };
+            }
+            if !self.line.starts_with(b"* ") {
+                return Err(fail(format!(
+                    "malformed server response `{}`",
+                    clip(&self.line)
+                )));
+            }
+            if !contains_ci(&self.line, b" FETCH (") {
+                continue; // EXISTS, RECENT, flags updates and other untagged news
+            }
+            if let Some(found) = self.message().await? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the rest of one `* n FETCH (...)` answer whose first line is in `self.line`.
+    async fn message(&mut self) -> Result<Option<(u32, Option<Vec<u8>>)>, CheckError> {
+        let mut uid = None;
+        let mut body = None;
+        // A line may end in a literal; more items follow it on the continuation line.
+        loop {
+            let text = String::from_utf8_lossy(&self.line).into_owned();
+            if let Some(u) = number_after(&text, "UID ") {
+                uid = Some(u);
+            }
+            match literal_len(&self.line) {
+                Some(len) if contains_ci(&self.line, b"BODY[]") && body.is_none() => {
+                    if len > self.max_size {
+                        tokio::io::copy(&mut (&mut self.reader).take(len), &mut tokio::io::sink())
+                            .await
+                            .map_err(io_fail)?;
+                        body = Some(None);
+                    } else {
+                        let mut buf = vec![0u8; len as usize];
+                        self.reader.read_exact(&mut buf).await.map_err(io_fail)?;
+                        body = Some(Some(buf));
+                    }
+                }
+                Some(len) => {
+                    // Another literal item (not asked for): skip it.
+                    tokio::io::copy(&mut (&mut self.reader).take(len), &mut tokio::io::sink())
+                        .await
+                        .map_err(io_fail)?;
+                }
+                None => break,
+            }
+            self.line.clear();
+            read_line(&mut self.reader, &mut self.line).await?;
+        }
+        match (uid, body) {
+            (Some(uid), Some(body)) => Ok(Some((uid, body))),
+            (_, Some(_)) => Err(fail("a FETCH answer carried a message without its UID")),
+            _ => Ok(None), // a FETCH without a body (e.g. a flags update): nothing to store
+        }
+    }
+}
+
+/// Reads one CRLF line (without the line end) into `line`.
+async fn read_line<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+) -> Result<(), CheckError> {
+    let n = (&mut *reader)
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', line)
+        .await
+        .map_err(io_fail)?;
+    if n == 0 {
+        return Err(fail("UID FETCH failed: the server closed the connection"));
+    }
+    if !line.ends_with(b"\n") {
+        return Err(fail(format!(
+            "UID FETCH failed: a response line longer than {MAX_LINE} bytes"
+        )));
+    }
+    line.pop();
+    if line.ends_with(b"\r") {
+        line.pop();
+    }
+    Ok(())
+}
+
+/// The `n` of a line ending in `{n}` (or `{n+}`).
+fn literal_len(line: &[u8]) -> Option<u64> {
+    let inner = line.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|b| *b == b'{')?;
+    let digits = inner[open + 1..]
+        .strip_suffix(b"+")
+        .unwrap_or(&inner[open + 1..]);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || digits.len() > 12 {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+fn number_after(text: &str, key: &str) -> Option<u32> {
+    let upper = text.to_ascii_uppercase();
+    let at = upper
+        .find(&format!("({key}"))
+        .map(|i| i + 1)
+        .or_else(|| upper.find(&format!(" {key}")).map(|i| i + 1))?;
+    let digits: String = text[at + key.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn clip(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).chars().take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(
+        script: &[u8],
+        max: u64,
+    ) -> (Result<(), CheckError>, Vec<(u32, Option<Vec<u8>>)>, Vec<u8>) {
+        let (mut client, mut server) = tokio::io::duplex(1 << 20);
+        server.write_all(script).await.unwrap();
+        server.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        let r = async {
+            let mut f = BodyFetch::start(&mut client, "F1", "1:3", max).await?;
+            while let Some(item) = f.next().await? {
+                got.push(item);
+            }
+            Ok(())
+        }
+        .await;
+        drop(client);
+        let mut sent = Vec::new();
+        server.read_to_end(&mut sent).await.unwrap();
+        (r, got, sent)
+    }
+
+    #[tokio::test]
+    async fn reads_literals_exactly() {
+        let script = b"* 1 FETCH (UID 7 RFC822.SIZE 5 BODY[] {5}\r\nab)\r\n)\r\n* 3 EXISTS\r\n* 2 FETCH (BODY[] {3}\r\nxyz UID 9)\r\n* 2 FETCH (FLAGS (\\Seen) UID 9)\r\nF1 OK done\r\n";
+        let (r, got, sent) = run(script, 100).await;
+        r.unwrap();
+        assert_eq!(
+            got,
+            [(7, Some(b"ab)\r\n".to_vec())), (9, Some(b"xyz".to_vec()))]
+        );
+        assert_eq!(sent, b"F1 UID FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[])\r\n");
+    }
+
+    #[tokio::test]
+    async fn oversize_bodies_are_skipped_and_errors_reported() {
+        let (r, got, _) = run(
+            b"* 1 FETCH (UID 1 BODY[] {10}\r\n0123456789)\r\nF1 OK\r\n",
+            4,
+        )
+        .await;
+        r.unwrap();
+        assert_eq!(got, [(1, None)]);
+        let (r, _, _) = run(b"F1 NO [SERVERBUG] oops\r\n", 4).await;
+        assert!(r.unwrap_err().message.contains("SERVERBUG"));
+        let (r, _, _) = run(b"* 1 FETCH (UID 1 BODY[] {10}\r\n01234", 100).await;
+        assert!(r.unwrap_err().message.contains("closed"));
+        let (r, _, _) = run(b"garbage\r\n", 100).await;
+        assert!(r.is_err());
+        let (r, _, _) = run(
+            b"* 1 FETCH (RFC822.SIZE 3 BODY[] {3}\r\nabc)\r\nF1 OK\r\n",
+            100,
+        )
+        .await;
+        assert!(r.unwrap_err().message.contains("without its UID"));
+    }
+
+    #[test]
+    fn literal_lengths() {
+        assert_eq!(literal_len(b"* 1 FETCH (BODY[] {12}"), Some(12));
+        assert_eq!(literal_len(b"x {12+}"), Some(12));
+        assert_eq!(literal_len(b"x {}"), None);
+        assert_eq!(literal_len(b"x {99999999999999999}"), None);
+        assert_eq!(number_after("* 1 FETCH (UID 42 BODY[]", "UID "), Some(42));
+    }
+}
