@@ -3,8 +3,30 @@
 
 mod cli;
 
-use std::process::ExitCode;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
+    bounded_malloc_arenas();
     cli::main()
+}
+
+/// glibc gives every thread that frees memory an arena of its own and keeps what it frees
+/// there; a large backfill's peak memory then grew with the mailbox (86 MiB at 50,000
+/// messages against 57 MiB at 5,000). Two arenas keep it flat (61-67 MiB measured). The
+/// setting is read only at process start, so the process starts itself once more with it,
+/// unless the operator chose their own `GLIBC_TUNABLES`.
+fn bounded_malloc_arenas() {
+    const MARK: &str = "MAIL_INGEST_MALLOC_TUNED";
+    if std::env::var_os("GLIBC_TUNABLES").is_some() || std::env::var_os(MARK).is_some() {
+        return;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // Only returns if the exec failed; then carry on with the defaults.
+        let _ = Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+            .env(MARK, "1")
+            .exec();
+    }
 }

@@ -101,7 +101,10 @@ pub enum Outcome {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // Few blocking threads: they parse and commit in turn, and every extra thread would get
+    // its own malloc arena (memory that grows with the mailbox instead of staying bounded).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(4)
         .enable_all()
         .build()
     {
