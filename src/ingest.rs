@@ -25,7 +25,8 @@ pub enum IngestError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("unknown account `{0}` (known: {1})")]
+    /// The name, and the message naming the known accounts.
+    #[error("{1}")]
     UnknownAccount(String, String),
     #[error("account `{0}` is disabled; set enabled = true to check it")]
     Disabled(String),
@@ -134,14 +135,9 @@ impl MailIngest {
     fn account_actor(&self, account: &str) -> Result<ActorRef<AccountMsg>, IngestError> {
         let config = self.config();
         let Some(a) = config.accounts.get(account) else {
-            let known: Vec<&str> = config.accounts.keys().map(String::as_str).collect();
             return Err(IngestError::UnknownAccount(
                 account.into(),
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                },
+                config.unknown_account(account),
             ));
         };
         if !a.enabled {

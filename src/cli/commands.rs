@@ -90,15 +90,7 @@ fn validate(path: &Path) -> Outcome {
 
 async fn test(config: &Config, name: &str) -> Outcome {
     let Some(account) = config.accounts.get(name) else {
-        eprintln!(
-            "error: unknown account `{name}` (known: {})",
-            config
-                .accounts
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        eprintln!("error: {}", config.unknown_account(name));
         return Outcome::Usage;
     };
     let (user, password) = match config.password_of(&account.credential) {
@@ -190,15 +182,7 @@ async fn check(config: &Config, names: &[String], all: bool, format: Format) -> 
     for n in &names {
         match config.accounts.get(n) {
             None => {
-                eprintln!(
-                    "error: unknown account `{n}` (known: {})",
-                    config
-                        .accounts
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                eprintln!("error: {}", config.unknown_account(n));
                 return Outcome::Usage;
             }
             Some(a) if !a.enabled => {

@@ -41,15 +41,7 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
             before,
         } => {
             if !config.accounts.contains_key(account) {
-                eprintln!(
-                    "error: unknown account `{account}` (known: {})",
-                    config
-                        .accounts
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                eprintln!("error: {}", config.unknown_account(account));
                 return Outcome::Usage;
             }
             let rows: Result<Vec<MessageMeta>, String> = match &source {

@@ -358,6 +358,19 @@ impl Config {
         self
     }
 
+    /// "unknown account `NAME` (known: a, b)": the one wording for a name that is not configured.
+    pub fn unknown_account(&self, name: &str) -> String {
+        let known: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
+        format!(
+            "unknown account `{name}` (known: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    }
+
     /// The enabled accounts.
     pub fn enabled_accounts(&self) -> impl Iterator<Item = &AccountConfig> {
         self.accounts.values().filter(|a| a.enabled)
