@@ -127,14 +127,15 @@ fn parts<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
         if let Some(rest) = trimmed.strip_prefix(b"--")
             && rest.starts_with(boundary)
         {
+            // Only `--boundary` or `--boundary--` delimit: `--boundary1` is another boundary.
             let tail = rest[boundary.len()..].trim_ascii_end();
-            if let Some(s) = start {
-                out.push(&body[s..pos]);
-            }
-            if tail == b"--" {
-                return out;
-            }
-            if tail.is_empty() {
+            if tail.is_empty() || tail == b"--" {
+                if let Some(s) = start {
+                    out.push(&body[s..pos]);
+                }
+                if tail == b"--" {
+                    return out;
+                }
                 start = Some(end);
             }
         }
@@ -179,6 +180,27 @@ mod tests {
     #[test]
     fn an_unclosed_multipart_still_counts_its_parts() {
         let raw = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=NEVER\r\n\r\n--NEVER\r\nContent-Type: text/plain\r\n\r\nno end\r\n--NEVER\r\nContent-Type: image/png\r\n\r\nx\r\n";
+        assert_eq!(count_attachments(raw), 1);
+    }
+
+    #[test]
+    fn boundaries_that_prefix_each_other_are_kept_apart() {
+        // b1 is a prefix of b10: each level must see exactly its own delimiters (this case
+        // once took exponential time).
+        let mut body = "Content-Type: image/png\r\n\r\nx\r\n".to_string();
+        for d in (0..60).rev() {
+            body = format!(
+                "Content-Type: multipart/mixed; boundary=\"b{d}\"\r\n\r\n--b{d}\r\n{body}\r\n--b{d}--\r\n"
+            );
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(
+            count_attachments(body.as_bytes()),
+            0,
+            "deeper than MAX_DEPTH"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let raw = b"Content-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: image/png\r\n\r\nx\r\n--b10\r\nnot a delimiter\r\n--b1\r\nContent-Type: text/plain\r\n\r\ny\r\n--b1--\r\n";
         assert_eq!(count_attachments(raw), 1);
     }
 

@@ -22,19 +22,25 @@ pub enum OnServer {
 pub struct MessageMeta {
     /// Unique in the store, increasing in store order.
     pub id: u64,
+    /// The account it came from.
     pub account: String,
     /// When it was stored (RFC 3339 UTC).
     pub received_at: String,
     /// The `Date:` header in RFC 3339 UTC, when it parsed.
     pub date: Option<String>,
+    /// The first `From:` address, as `Name <addr>`.
     pub from: Option<String>,
+    /// The decoded `Subject:`.
     pub subject: Option<String>,
     /// Exact size of the raw bytes.
     pub size: u64,
+    /// Number of attachments.
     pub attachments: u32,
+    /// The `Message-ID:` without angle brackets.
     pub message_id: Option<String>,
     /// False when the message could not be parsed; it is still stored raw.
     pub parsed: bool,
+    /// Where it stands on the server.
     pub on_server: OnServer,
 }
 
@@ -43,8 +49,11 @@ pub struct MessageMeta {
 pub struct MessageDetail {
     #[serde(flatten)]
     pub meta: MessageMeta,
+    /// Addressees from `To:`.
     pub to: Vec<String>,
+    /// Addressees from `Cc:`.
     pub cc: Vec<String>,
+    /// The readable text (first text part, HTML converted).
     pub text: String,
 }
 
@@ -62,20 +71,35 @@ pub enum AccountRunState {
 /// One row of the Accounts report: `/api/accounts`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountReport {
+    /// The table's name: the identity used in reports, metrics and the API.
     pub name: String,
+    /// "Protocol": IMAP or POP3.
     pub protocol: String,
+    /// "Address": the server's host name (also the TLS server name).
     pub address: String,
+    /// TCP port.
     pub port: u16,
+    /// "Use safe connection" and "Secure connection type".
     pub tls: String,
+    /// Name of the `[connectors.NAME]` to route through; direct when `None`.
     pub connector: Option<String>,
+    /// "Enabled": false keeps the account in the reports but never connects.
     pub enabled: bool,
+    /// "Automatic check": checked every `check_interval` (else only on demand).
     pub automatic_check: bool,
+    /// "Keep copy in server": false deletes each message after it is durably stored.
     pub keep_copy: bool,
+    /// What the account is doing now.
     pub state: AccountRunState,
+    /// When the last check ended.
     pub last_check: Option<String>,
+    /// When the last successful check ended.
     pub last_success: Option<String>,
+    /// The last check's error, if it failed.
     pub last_error: Option<String>,
+    /// Messages stored for this account in all.
     pub messages_stored: u64,
+    /// Deletes owed on the server.
     pub pending_deletes: u64,
 }
 
@@ -83,6 +107,7 @@ pub struct AccountReport {
 /// `POST /api/accounts/{name}/check`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckSummary {
+    /// The account it came from.
     pub account: String,
     /// Messages downloaded from the server.
     pub fetched: u64,

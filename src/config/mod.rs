@@ -33,8 +33,11 @@ pub enum Severity {
 /// One config problem: the key's path and what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Issue {
+    /// Error or warning.
     pub severity: Severity,
+    /// The key's path, e.g. `accounts.helpdesk.port` (empty for the whole file).
     pub path: String,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
@@ -159,6 +162,7 @@ pub struct StoreConfig {
 /// `[http]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpConfig {
+    /// Address of `/metrics`, `/health` and `/api/`.
     pub listen: SocketAddr,
     /// Bearer token required on `/api/` when set.
     pub token: Option<SecretSource>,
@@ -167,42 +171,67 @@ pub struct HttpConfig {
 /// `[credentials.NAME]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Credential {
+    /// The login name.
     pub username: String,
+    /// Where the password comes from.
     pub password: SecretSource,
 }
 
 /// `[connectors.NAME]`: a SOCKS5 proxy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConnectorConfig {
+    /// The table's name: the identity used in reports, metrics and the API.
     pub name: String,
+    /// The proxy's host name or address.
     pub host: String,
+    /// TCP port.
     pub port: u16,
     /// Name of the credential for SOCKS5 username/password authentication.
     pub credential: Option<String>,
+    /// Most connections through the proxy at once.
     pub max_connections: NonZeroUsize,
 }
 
 /// `[accounts.NAME]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AccountConfig {
+    /// The table's name: the identity used in reports, metrics and the API.
     pub name: String,
+    /// "Enabled": false keeps the account in the reports but never connects.
     pub enabled: bool,
+    /// "Protocol": IMAP or POP3.
     pub protocol: Protocol,
+    /// "Address": the server's host name (also the TLS server name).
     pub address: String,
+    /// TCP port.
     pub port: u16,
+    /// Name of the `[credentials.NAME]` to log in with.
     pub credential: String,
+    /// Name of the `[connectors.NAME]` to route through; direct when `None`.
     pub connector: Option<String>,
+    /// "Use safe connection" and "Secure connection type".
     pub tls: TlsMode,
+    /// "Skip certificate": accept any server certificate (warned and exported as a metric).
     pub skip_certificate: bool,
+    /// A PEM file of extra trusted CAs.
     pub ca_file: Option<PathBuf>,
+    /// "Keep copy in server": false deletes each message after it is durably stored.
     pub keep_copy: bool,
+    /// "Automatic check": checked every `check_interval` (else only on demand).
     pub automatic_check: bool,
+    /// Time between automatic checks (with IDLE: the resync period).
     pub check_interval: Duration,
+    /// IMAP: wait in IDLE between checks when the server offers it.
     pub idle: bool,
+    /// IMAP mailbox to ingest.
     pub mailbox: String,
+    /// Larger messages stay on the server, counted as oversize.
     pub max_message_size: u64,
+    /// What the first check ingests.
     pub backfill: Backfill,
+    /// Bound on TCP connect, proxy handshake, TLS handshake and greeting.
     pub connect_timeout: Duration,
+    /// No byte from the server for this long means the connection is dead.
     pub io_timeout: Duration,
 }
 
@@ -251,17 +280,24 @@ pub fn default_port(protocol: Protocol, tls: TlsMode) -> u16 {
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// `[store]`.
     pub store: StoreConfig,
+    /// `[http]`.
     pub http: HttpConfig,
+    /// `[credentials.*]` by name.
     pub credentials: BTreeMap<String, Credential>,
+    /// `[connectors.*]` by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// `[accounts.*]` by name.
     pub accounts: BTreeMap<String, AccountConfig>,
 }
 
 /// A config that loaded, with the warnings found on the way.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The checked config.
     pub config: Config,
+    /// Problems that do not stop the config from loading.
     pub warnings: Issues,
 }
 
