@@ -18,6 +18,7 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// Delays starting at `first`, doubling up to `cap`.
     pub fn new(first: Duration, cap: Duration) -> Self {
         Backoff {
             first,

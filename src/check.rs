@@ -80,7 +80,9 @@ pub trait Session: Send {
 /// The actors and store a check feeds.
 #[derive(Clone)]
 pub struct Pipeline {
+    /// The parser actor.
     pub parser: ActorRef<ParserMsg>,
+    /// The store actor (the only writer).
     pub store_actor: ActorRef<StoreMsg>,
     /// For reads (lookups, state); writes go through `store_actor`.
     pub store: Arc<Store>,
@@ -126,6 +128,7 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// A sink for one check of `account`, reporting to `progress`.
     pub fn new(account: &AccountConfig, pipeline: Pipeline, progress: Arc<Progress>) -> Self {
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         Ingest {

@@ -8,16 +8,24 @@ use std::fmt;
 /// Where in a check something failed; the `stage` label of `mail_ingest_errors_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stage {
+    /// TCP connect or DNS.
     Connect,
+    /// The SOCKS5 proxy.
     Proxy,
+    /// TLS, STARTTLS or STLS.
     Tls,
+    /// Login.
     Auth,
+    /// Listing or downloading.
     Fetch,
+    /// Committing to the store.
     Store,
+    /// Deleting on the server.
     Delete,
 }
 
 impl Stage {
+    /// The metrics label value.
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Connect => "connect",
@@ -34,11 +42,14 @@ impl Stage {
 /// A failed step of a check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckError {
+    /// Where it failed.
     pub stage: Stage,
+    /// What failed, for people; never a secret.
     pub message: String,
 }
 
 impl CheckError {
+    /// An error at `stage`.
     pub fn new(stage: Stage, message: impl Into<String>) -> Self {
         CheckError {
             stage,

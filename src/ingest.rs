@@ -21,19 +21,25 @@ use crate::store::{Store, StoreError, StoredRecord};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IngestError {
+    /// The config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The name, and the message naming the known accounts.
     #[error("{1}")]
     UnknownAccount(String, String),
+    /// The account is disabled.
     #[error("account `{0}` is disabled; set enabled = true to check it")]
     Disabled(String),
+    /// The account's actor is being restarted.
     #[error("account `{0}` is restarting after a failure; try again shortly")]
     NotRunning(String),
+    /// This setting needs a restart.
     #[error("{0} cannot change while running; restart mail-ingest to apply it")]
     NeedsRestart(&'static str),
+    /// The pipeline is not running.
     #[error("the pipeline has stopped")]
     Stopped,
 }
@@ -263,8 +269,11 @@ impl MailIngest {
 pub struct FeedMessage {
     /// The store id: [`Feed::ack`] takes it.
     pub id: u64,
+    /// The metadata the Inbox report shows.
     pub meta: MessageMeta,
+    /// Addressees from `To:`.
     pub to: Vec<String>,
+    /// Addressees from `Cc:`.
     pub cc: Vec<String>,
     /// The exact bytes as downloaded.
     pub raw: Vec<u8>,

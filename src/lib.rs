@@ -53,6 +53,8 @@
 //! The library installs no metrics recorder or tracing subscriber and serves no HTTP unless
 //! asked ([`http::serve`]); the `mail-ingest` binary turns those on.
 
+#![warn(missing_docs)]
+
 pub mod actors;
 pub mod backoff;
 pub mod check;

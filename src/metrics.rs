@@ -3,18 +3,31 @@
 //! The library only records through the `metrics` facade; nothing is exported unless the
 //! host installs a recorder (the binary installs the Prometheus one).
 
+/// Counter: messages by account and outcome.
 pub const MESSAGES: &str = "mail_ingest_messages_total";
+/// Counter: bytes downloaded by account.
 pub const FETCHED_BYTES: &str = "mail_ingest_fetched_bytes_total";
+/// Counter: errors by account and stage.
 pub const ERRORS: &str = "mail_ingest_errors_total";
+/// Counter: checks by account and outcome.
 pub const CHECKS: &str = "mail_ingest_checks_total";
+/// Histogram: seconds per check by account.
 pub const CHECK_DURATION: &str = "mail_ingest_check_duration_seconds";
+/// Gauge: 1 when the account's last check succeeded.
 pub const ACCOUNT_UP: &str = "mail_ingest_account_up";
+/// Gauge: Unix time of the last successful check.
 pub const LAST_SUCCESS: &str = "mail_ingest_last_success_timestamp_seconds";
+/// Gauge: deletes owed on the server.
 pub const PENDING_DELETES: &str = "mail_ingest_pending_deletes";
+/// Gauge: 1 when the account skips certificate checks or uses no TLS.
 pub const INSECURE_TLS: &str = "mail_ingest_insecure_tls";
+/// Counter: restarts of the account's actor.
 pub const ACCOUNT_RESTARTS: &str = "mail_ingest_account_restarts_total";
+/// Counter: tunnels opened by connector and outcome.
 pub const CONNECTOR_CONNECTIONS: &str = "mail_ingest_connector_connections_total";
+/// Histogram: seconds per store commit.
 pub const STORE_COMMIT_DURATION: &str = "mail_ingest_store_commit_duration_seconds";
+/// Histogram: messages per store commit.
 pub const STORE_BATCH_MESSAGES: &str = "mail_ingest_store_batch_messages";
 
 /// Exports an account's counters at zero from its start, so dashboards and alerts see a

@@ -47,6 +47,7 @@ pub struct MessageMeta {
 /// One message with its addressees and text: `/api/messages/{id}` and `show ID`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageDetail {
+    /// The metadata the Inbox report shows.
     #[serde(flatten)]
     pub meta: MessageMeta,
     /// Addressees from `To:`.
@@ -61,10 +62,15 @@ pub struct MessageDetail {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountRunState {
+    /// Enabled and between checks (no automatic checks).
     Idle,
+    /// A check is running.
     Checking,
+    /// Waiting for its next automatic check.
     Waiting,
+    /// The last check failed; it is retried with backoff.
     Failing,
+    /// `enabled = false`: never connects.
     Disabled,
 }
 

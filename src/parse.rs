@@ -13,12 +13,19 @@ use crate::model::{MessageMeta, OnServer};
 pub struct Summary {
     /// `Date:` in RFC 3339 UTC.
     pub date: Option<String>,
+    /// The first `From:` address.
     pub from: Option<String>,
+    /// Addressees from `To:`.
     pub to: Vec<String>,
+    /// Addressees from `Cc:`.
     pub cc: Vec<String>,
+    /// The decoded subject.
     pub subject: Option<String>,
+    /// Number of attachments.
     pub attachments: u32,
+    /// The Message-ID.
     pub message_id: Option<String>,
+    /// False when the message has no parseable header.
     pub parsed: bool,
 }
 

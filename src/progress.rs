@@ -19,10 +19,15 @@ pub struct Progress {
 /// A copy of the numbers at one moment.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Snapshot {
+    /// Messages to download in this check.
     pub total_messages: u64,
+    /// Their bytes.
     pub total_bytes: u64,
+    /// Messages downloaded so far.
     pub done_messages: u64,
+    /// Bytes downloaded so far.
     pub done_bytes: u64,
+    /// Time since the check listed its backlog.
     pub elapsed: Duration,
 }
 

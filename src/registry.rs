@@ -14,9 +14,11 @@ use crate::progress::Progress;
 /// One account's live state.
 #[derive(Clone, Debug)]
 pub struct Live {
+    /// What it is doing.
     pub state: AccountRunState,
     /// The stage of the last failure, if the last check failed.
     pub last_stage: Option<Stage>,
+    /// The last failure's message.
     pub last_error: Option<String>,
     /// The running actor, when the account is enabled and alive.
     pub actor: Option<ActorRef<AccountMsg>>,
@@ -56,10 +58,12 @@ impl Registry {
         });
     }
 
+    /// Forgets an account removed from the config.
     pub fn remove(&self, name: &str) {
         self.with(|m| m.remove(name));
     }
 
+    /// Sets what the account is doing.
     pub fn set_state(&self, name: &str, state: AccountRunState) {
         self.with(|m| {
             if let Some(live) = m.get_mut(name) {
@@ -68,6 +72,7 @@ impl Registry {
         });
     }
 
+    /// Records the outcome of a check.
     pub fn record_check(&self, name: &str, stage: Option<Stage>, error: Option<String>) {
         self.with(|m| {
             if let Some(live) = m.get_mut(name) {
@@ -82,10 +87,12 @@ impl Registry {
         self.get(name).map(|l| l.progress)
     }
 
+    /// The stage of the last failure, if the last check failed.
     pub fn last_stage(&self, name: &str) -> Option<Stage> {
         self.get(name).and_then(|l| l.last_stage)
     }
 
+    /// A copy of the account's live state.
     pub fn get(&self, name: &str) -> Option<Live> {
         self.inner
             .read()
@@ -94,6 +101,7 @@ impl Registry {
             .cloned()
     }
 
+    /// Every account known.
     pub fn names(&self) -> Vec<String> {
         self.inner
             .read()

@@ -9,6 +9,7 @@ use crate::store::{Store, StoreError};
 
 /// Default and largest page of the Inbox report.
 pub const DEFAULT_LIMIT: usize = 50;
+/// Largest page of the Inbox report.
 pub const MAX_LIMIT: usize = 10_000;
 
 /// One row per configured account, in name order.

@@ -7,6 +7,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A password or token. `Debug` prints `Secret(***)`; there is no `Display`.
+///
+/// ```
+/// let s = mail_ingest::secret::Secret::new("hunter2");
+/// assert_eq!(format!("{s:?}"), "Secret(***)");
+/// assert_eq!(s.expose(), "hunter2");
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -43,8 +49,10 @@ pub enum SecretSource {
 /// Why a secret could not be read. The message names the source, never the value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// The environment variable is not set.
     #[error("environment variable `{0}` is not set (export it, or use {{ file = \"...\" }})")]
     EnvUnset(String),
+    /// The password file could not be read.
     #[error("cannot read password file `{path}`: {1}", path = .0.display())]
     File(PathBuf, #[source] std::io::Error),
 }

@@ -42,16 +42,21 @@ pub enum AccountMsg {
 /// What an account actor starts from.
 #[derive(Clone)]
 pub struct AccountArgs {
+    /// The account's settings.
     pub account: AccountConfig,
     /// Username and password, or why they could not be read.
     pub login: Result<(String, Secret), String>,
+    /// Its connector, when it routes through one.
     pub connector: Option<ConnectorHandle>,
+    /// The parser and store to feed.
     pub pipeline: Pipeline,
+    /// Where the account publishes its live state.
     pub registry: Registry,
     /// Run automatic checks (false for the one-shot `check` command).
     pub automatic: bool,
 }
 
+/// The account actor (see the module documentation).
 pub struct AccountActor;
 
 /// The account actor's state.

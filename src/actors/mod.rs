@@ -8,6 +8,7 @@ pub mod supervisor;
 
 /// Turns a `CallResult` into a plain result: a dropped reply means "not done".
 pub trait CallResultExt<T> {
+    /// The reply, or why none came.
     fn into_done(self) -> Result<T, String>;
 }
 

@@ -9,10 +9,15 @@ use crate::store::NewMessage;
 /// A downloaded message on its way to the store.
 #[derive(Debug)]
 pub struct Downloaded {
+    /// The account it was downloaded for.
     pub account: String,
+    /// Its dedup key in the store.
     pub server_key: String,
+    /// The size the server listed.
     pub listed_size: u64,
+    /// The exact bytes.
     pub raw: Vec<u8>,
+    /// Whether a delete is owed once it is stored.
     pub delete_after: bool,
 }
 
@@ -22,6 +27,7 @@ pub enum ParserMsg {
     Parse(Vec<Downloaded>, RpcReplyPort<Vec<NewMessage>>),
 }
 
+/// The parser actor (see the module documentation).
 pub struct ParserActor;
 
 impl Actor for ParserActor {

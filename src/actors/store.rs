@@ -31,6 +31,7 @@ pub struct Waiter {
     reply: RpcReplyPort<CommitReply>,
 }
 
+/// The store actor (see the module documentation).
 pub struct StoreActor;
 
 /// The store actor's state.

@@ -38,15 +38,19 @@ pub enum SupervisorMsg {
 
 /// What the supervisor starts from.
 pub struct SupervisorArgs {
+    /// The config to run.
     pub config: Config,
+    /// The open store.
     pub store: Arc<Store>,
     /// Woken after every commit, for subscribers.
     pub committed: Arc<tokio::sync::Notify>,
+    /// The live state shared with reports and the API.
     pub registry: Registry,
     /// Run automatic checks (false for one-shot `check`).
     pub automatic: bool,
 }
 
+/// The supervisor actor (see the module documentation).
 pub struct Supervisor;
 
 /// The supervisor's state.

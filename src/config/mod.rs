@@ -42,6 +42,7 @@ pub struct Issue {
 }
 
 impl Issue {
+    /// An error at `path`.
     pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
         Issue {
             severity: Severity::Error,
@@ -49,6 +50,7 @@ impl Issue {
             message: message.into(),
         }
     }
+    /// A warning at `path`.
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
         Issue {
             severity: Severity::Warning,
@@ -79,8 +81,10 @@ pub type Issues = Vec<Issue>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config file `{path}`: {1}", path = .0.display())]
     Read(PathBuf, #[source] std::io::Error),
+    /// The file was read; these are all its problems.
     #[error("config is invalid:\n{}", render(.0))]
     Invalid(Issues),
 }
@@ -107,11 +111,14 @@ fn render(issues: &[Issue]) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// IMAP4rev1.
     Imap,
+    /// POP3.
     Pop3,
 }
 
 impl Protocol {
+    /// The config spelling: `imap` or `pop3`.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Imap => "imap",
@@ -133,6 +140,7 @@ pub enum TlsMode {
 }
 
 impl TlsMode {
+    /// The config spelling: `implicit`, `starttls` or `none`.
     pub fn as_str(self) -> &'static str {
         match self {
             TlsMode::Implicit => "implicit",
@@ -331,6 +339,23 @@ impl Config {
     }
 
     /// Checks TOML text; relative paths are resolved against `base_dir`.
+    ///
+    /// ```
+    /// use mail_ingest::Config;
+    /// let text = r#"
+    /// [credentials.c]
+    /// username = "u"
+    /// password = { value = "pw" }
+    /// [accounts.helpdesk]
+    /// protocol = "imap"
+    /// address = "imap.example.com"
+    /// credential = "c"
+    /// conector = "dmz"
+    /// "#;
+    /// let err = Config::parse(text, std::path::Path::new("/etc/mail-ingest")).unwrap_err();
+    /// let messages: Vec<String> = err.issues().iter().map(|i| i.to_string()).collect();
+    /// assert_eq!(messages, ["error: accounts.helpdesk.conector: unknown key; did you mean `connector`?"]);
+    /// ```
     pub fn parse(text: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
         let table: Table = match text.parse() {
             Ok(t) => t,

@@ -20,7 +20,9 @@ pub fn addr_file(store_path: &Path) -> PathBuf {
 
 /// A running daemon's API.
 pub struct DaemonClient {
+    /// The daemon's HTTP address.
     pub addr: String,
+    /// The API token, when the config sets one.
     pub token: Option<Secret>,
 }
 

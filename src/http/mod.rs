@@ -24,6 +24,7 @@ use crate::secret::Secret;
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub struct HttpState {
+    /// The running pipeline.
     pub ingest: Arc<MailIngest>,
     /// Required as `Authorization: Bearer ...` on `/api/` when set.
     pub token: Option<Secret>,

@@ -11,13 +11,6 @@ use crate::error::{CheckError, Stage, describe_io};
 /// Longest response line (outside literals) accepted.
 const MAX_LINE: usize = 64 * 1024;
 
-/// One message of a FETCH answer.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Fetched {
-    pub uid: u32,
-    pub body: Vec<u8>,
-}
-
 fn fail(what: impl Into<String>) -> CheckError {
     CheckError::new(Stage::Fetch, what.into())
 }

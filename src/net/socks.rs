@@ -19,20 +19,26 @@ use crate::secret::Secret;
 /// Where a connector's proxy is and how to log in to it.
 #[derive(Clone, Debug)]
 pub struct SocksTarget {
+    /// The connector's name.
     pub name: String,
+    /// The proxy's host.
     pub host: String,
+    /// The proxy's port.
     pub port: u16,
+    /// SOCKS5 username and password, when the connector has a credential.
     pub auth: Option<(String, Secret)>,
 }
 
 /// A cloneable handle on one connector: its proxy and its connection limit.
 #[derive(Clone, Debug)]
 pub struct ConnectorHandle {
+    /// Where the proxy is.
     pub target: Arc<SocksTarget>,
     limit: Arc<Semaphore>,
 }
 
 impl ConnectorHandle {
+    /// A handle for `config`, logging in with `auth` when given.
     pub fn new(config: &ConnectorConfig, auth: Option<(String, Secret)>) -> Self {
         ConnectorHandle {
             target: Arc::new(SocksTarget {

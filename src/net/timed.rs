@@ -27,6 +27,7 @@ pub struct Timed<S> {
 }
 
 impl<S> Timed<S> {
+    /// Wraps `inner`; every wait is bounded by `limit`; `permit` is released on drop.
     pub fn new(inner: S, limit: Duration, permit: Option<OwnedSemaphorePermit>) -> Self {
         Timed {
             inner,

@@ -17,11 +17,13 @@ pub const MAX_LISTING: usize = 1_000_000;
 /// A server answer that is not `+OK`, or bytes that are not POP3.
 #[derive(Debug, thiserror::Error)]
 pub enum Pop3Error {
+    /// The connection failed.
     #[error("{0}")]
     Io(#[from] io::Error),
     /// `-ERR` with the server's text (response code such as `[AUTH]` included).
     #[error("server answered -ERR {0}")]
     Err(String),
+    /// The server's bytes are not POP3.
     #[error("malformed server answer: {0}")]
     Protocol(String),
 }
@@ -41,10 +43,12 @@ type Result<T> = std::result::Result<T, Pop3Error>;
 /// What CAPA said.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Capabilities {
+    /// One capability per line, as sent.
     pub lines: Vec<String>,
 }
 
 impl Capabilities {
+    /// True when the server announced `name` (case-insensitive).
     pub fn has(&self, name: &str) -> bool {
         self.lines.iter().any(|l| {
             l.split_whitespace()
@@ -72,6 +76,7 @@ pub struct Pop3Client<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
+    /// A client over `stream`; read the greeting next.
     pub fn new(stream: S) -> Self {
         Pop3Client {
             io: BufReader::with_capacity(64 * 1024, stream),

@@ -19,6 +19,7 @@ const PIPELINE_DEPTH: usize = 64;
 /// A logged-in POP3 session.
 pub struct Pop3Session {
     client: Pop3Client<Timed<BoxStream>>,
+    /// What the server announced (after login when it says more then).
     pub capabilities: Capabilities,
     keep_copy: bool,
     account: String,

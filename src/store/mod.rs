@@ -22,14 +22,19 @@ use schema::*;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// Another process holds the store.
     #[error("store `{0}` is in use by another mail-ingest process (stop it, or use its API)")]
     InUse(PathBuf),
+    /// The file could not be opened or created.
     #[error("cannot open store `{path}`: {1}", path = .0.display())]
     Open(PathBuf, #[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The file was written by another schema version.
     #[error("store `{path}` has schema version {found}, this mail-ingest reads version {SCHEMA_VERSION}", path = .0.display(), found = .1)]
     Schema(PathBuf, u64),
+    /// A redb operation failed.
     #[error("cannot {0} in the store: {1}")]
     Db(&'static str, #[source] redb::Error),
+    /// A record could not be decoded.
     #[error("store record {0} is corrupt: {1}")]
     Corrupt(u64, String),
 }
@@ -47,6 +52,7 @@ const STORE_CACHE_BYTES: usize = 8 << 20;
 /// What a message carries into the store.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
+    /// The account it belongs to.
     pub account: String,
     /// The dedup key: [`schema::imap_key`] or [`schema::pop3_key`].
     pub server_key: String,
@@ -54,6 +60,7 @@ pub struct NewMessage {
     pub listed_size: u64,
     /// The exact bytes as downloaded.
     pub raw: Vec<u8>,
+    /// Its summary for the reports.
     pub summary: crate::parse::Summary,
     /// Record an owed delete in the same transaction (`keep_copy = false`).
     pub delete_after: bool,
@@ -69,6 +76,7 @@ pub enum StoreOutcome {
 }
 
 impl StoreOutcome {
+    /// The id the message is stored under.
     pub fn id(self) -> u64 {
         match self {
             StoreOutcome::Stored(id) | StoreOutcome::Duplicate(id) => id,
@@ -79,9 +87,13 @@ impl StoreOutcome {
 /// The metadata record kept per message.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredRecord {
+    /// Report metadata.
     pub meta: MessageMeta,
+    /// The dedup key it was stored under.
     pub server_key: String,
+    /// Addressees from `To:`.
     pub to: Vec<String>,
+    /// Addressees from `Cc:`.
     pub cc: Vec<String>,
 }
 
@@ -90,10 +102,15 @@ pub struct StoredRecord {
 pub struct AccountState {
     /// IMAP: the UIDVALIDITY of the last check.
     pub uidvalidity: Option<u32>,
+    /// How often UIDVALIDITY changed.
     pub uidvalidity_changes: u64,
+    /// When the last check ended.
     pub last_check: Option<String>,
+    /// When the last successful check ended.
     pub last_success: Option<String>,
+    /// The last check's error.
     pub last_error: Option<String>,
+    /// Messages stored for the account in all.
     pub messages_stored: u64,
     /// Messages left on the server because they exceed `max_message_size` (last check).
     pub oversize: u64,
@@ -137,6 +154,7 @@ impl Store {
         Ok(store)
     }
 
+    /// The store file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -417,6 +435,7 @@ impl Store {
         txn.commit().map_err(db_err("commit deletes"))
     }
 
+    /// An account's persistent state (defaults before its first check).
     pub fn account_state(&self, account: &str) -> Result<AccountState> {
         let txn = self.db.begin_read().map_err(db_err("begin a read"))?;
         let states = txn

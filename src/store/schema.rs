@@ -18,16 +18,25 @@ use redb::TableDefinition;
 /// Bumped whenever a table or an encoding changes; a store of another version is refused.
 pub const SCHEMA_VERSION: u64 = 1;
 
+/// Schema version and id counter.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// id -> JSON record.
 pub const MESSAGE_META: TableDefinition<u64, &[u8]> = TableDefinition::new("message_meta");
+/// id -> exact raw bytes.
 pub const MESSAGE_RAW: TableDefinition<u64, &[u8]> = TableDefinition::new("message_raw");
+/// (account, server key) -> (id, listed size).
 pub const BY_SERVER_KEY: TableDefinition<(&str, &str), (u64, u64)> =
     TableDefinition::new("by_server_key");
+/// (account, content hash) -> id.
 pub const BY_HASH: TableDefinition<(&str, &[u8]), u64> = TableDefinition::new("by_hash");
+/// (account, id): the Inbox index.
 pub const BY_ACCOUNT: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_account");
+/// (account, server key) -> id of deletes owed.
 pub const PENDING_DELETE: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("pending_delete");
+/// account -> JSON state.
 pub const ACCOUNT_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("account_state");
+/// subscriber -> last acknowledged id.
 pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 
 /// The id that marks a server key as seen but not ingested.
