@@ -85,7 +85,7 @@ struct Template {
 }
 
 fn seed_template(n: usize) -> Template {
-    let dir = std::env::temp_dir().join(format!("mail-ingest-bench-template-{n}"));
+    let dir = std::env::temp_dir().join(format!("mail-ingest-bench-template-v2-{n}"));
     let mut rng = fastrand::Rng::with_seed(2026);
     let mut bytes = 0;
     if !dir.join("done").exists() {
@@ -94,7 +94,14 @@ fn seed_template(n: usize) -> Template {
         for i in 0..n {
             let m = message(i, &mut rng);
             std::fs::write(
-                dir.join(format!("{}.M{i}P1.bench,S={}", 1_700_000_000 + i, m.len())),
+                // As Dovecot's LDA names them: S= physical size, W= RFC822 (CRLF) size,
+                // the same here as the messages already end lines in CRLF.
+                dir.join(format!(
+                    "{}.M{i}P1.bench,S={},W={}",
+                    1_700_000_000 + i,
+                    m.len(),
+                    m.len()
+                )),
                 &m,
             )
             .unwrap();
@@ -242,6 +249,23 @@ async fn raw_pop3(port: u16, user: &str, count: usize) -> u64 {
 struct Sample {
     secs: f64,
     rss_kib: u64,
+    /// Busy CPU seconds of the whole machine during the sample (client and Dovecot).
+    cpu: f64,
+}
+
+/// Busy CPU seconds of the whole machine so far (user, nice, system, irq, softirq).
+fn busy_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let busy: f64 = [0, 1, 2, 5, 6].iter().filter_map(|i| fields.get(*i)).sum();
+    busy / 100.0
 }
 
 /// Runs a command under /usr/bin/time and returns wall time and peak RSS.
@@ -285,7 +309,11 @@ fn timed(cmd: &mut Command) -> Sample {
         .trim()
         .parse()
         .unwrap_or(0);
-    Sample { secs, rss_kib }
+    Sample {
+        secs,
+        rss_kib,
+        cpu: 0.0,
+    }
 }
 
 fn ingest_config(
@@ -383,18 +411,19 @@ fn main() {
             user_i += 1;
             fill(&d, user, &template);
             let dir = tempfile::tempdir().unwrap();
+            let cpu_before = busy_cpu();
             let sample = match *name {
                 "raw imaps" => {
                     let t = Instant::now();
                     let bytes = rt.block_on(raw_imap(d.ports.imaps, user));
                     assert!(bytes >= template.bytes, "raw IMAP read {bytes} bytes");
-                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0 })
+                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0 })
                 }
                 "raw pop3s" => {
                     let t = Instant::now();
                     let bytes = rt.block_on(raw_pop3(d.ports.pop3s, user, template.count));
                     assert!(bytes >= template.bytes, "raw POP3 read {bytes} bytes");
-                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0 })
+                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0 })
                 }
                 s if s.starts_with("mail-ingest") => {
                     let pop3 = s.contains("pop3s");
@@ -430,10 +459,12 @@ fn main() {
                 }),
                 _ => None,
             };
-            if let Some(s) = sample {
+            let cpu = busy_cpu() - cpu_before;
+            if let Some(mut s) = sample {
+                s.cpu = cpu;
                 results[si].1.push(s);
                 eprintln!(
-                    "rep {rep} {name}: {:.2}s, peak RSS {} KiB",
+                    "rep {rep} {name}: {:.2}s, peak RSS {} KiB, machine CPU {cpu:.2}s",
                     s.secs, s.rss_kib
                 );
             }
@@ -456,17 +487,19 @@ fn main() {
         "\n{n} messages, {:.1} MB, {reps} repetitions (medians)\n",
         template.bytes as f64 / 1e6
     );
-    println!("| client | wall s | msg/s | MB/s | peak RSS MiB | x raw |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| client | wall s | msg/s | MB/s | peak RSS MiB | machine CPU s | x raw |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, samples) in &results {
         if samples.is_empty() {
-            println!("| {name} | not installed | | | | |");
+            println!("| {name} | not installed | | | | | |");
             continue;
         }
         let mut secs: Vec<f64> = samples.iter().map(|s| s.secs).collect();
         let mut rss: Vec<f64> = samples.iter().map(|s| s.rss_kib as f64).collect();
+        let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu).collect();
         let t = median(&mut secs);
         let r = median(&mut rss);
+        let c = median(&mut cpu);
         let base = if name.contains("pop3") {
             pop_ref
         } else {
@@ -478,7 +511,7 @@ fn main() {
             "-".into()
         };
         println!(
-            "| {name} | {t:.2} | {:.0} | {:.1} | {rss_text} | {:.2} |",
+            "| {name} | {t:.2} | {:.0} | {:.1} | {rss_text} | {c:.2} | {:.2} |",
             template.count as f64 / t,
             template.bytes as f64 / 1e6 / t,
             t / base

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The ingest benchmark: N messages (default 5000), REPS repetitions (default 3), interleaved.
-# Installs Dovecot, dante, GNU time and (for comparison) fetchmail, getmail6 and mpop.
+# The benchmarks. `scripts/bench.sh [N [REPS]]`: the ingest benchmark, N messages (default
+# 5000), REPS repetitions (default 3), interleaved. `scripts/bench.sh scale [ACCOUNTS [MIXED]]`:
+# the daemon with many accounts (default 1000), then MIXED accounts (default 500) with 10 %
+# broken. Installs Dovecot, dante, GNU time and (for comparison) fetchmail, getmail6 and mpop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh time fetchmail getmail6 mpop
-ulimit -n 65536 2>/dev/null || true
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release --bin mail-ingest
-cargo bench --bench ingest -- "${1:-5000}" "${2:-3}"
+if [ "${1:-}" = scale ]; then
+    shift
+    cargo bench --bench scale -- "${1:-1000}" "${2:-500}"
+else
+    cargo bench --bench ingest -- "${1:-5000}" "${2:-3}"
+fi

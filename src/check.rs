@@ -25,13 +25,13 @@ use crate::store::{Store, StoreOutcome};
 /// Bytes of downloaded messages allowed between the socket and the store's commit.
 pub const WINDOW_BYTES: usize = 16 << 20;
 /// Messages go to the parser and store in chunks of about this many bytes...
-const CHUNK_BYTES: usize = 2 << 20;
+const CHUNK_BYTES: usize = 1 << 20;
 /// ...or this many messages, whichever comes first.
 const CHUNK_MESSAGES: usize = 512;
 /// One fetch command asks for about this many bytes...
-pub const FETCH_BATCH_BYTES: u64 = 8 << 20;
+pub const FETCH_BATCH_BYTES: u64 = 64 << 20;
 /// ...or this many messages.
-pub const FETCH_BATCH_MESSAGES: usize = 1000;
+pub const FETCH_BATCH_MESSAGES: usize = 5000;
 /// Most messages one check will list; more is treated as a misbehaving server.
 pub const MAX_MESSAGES_PER_CHECK: usize = 1_000_000;
 
@@ -559,13 +559,12 @@ mod tests {
 
     #[test]
     fn batches_are_bounded_in_bytes_and_count() {
-        let list: Vec<_> = (0..2500).map(|_| msg(1000)).collect();
+        let n = FETCH_BATCH_MESSAGES;
+        let list: Vec<_> = (0..2 * n + n / 2).map(|_| msg(1000)).collect();
         let b = batches(&list);
-        assert_eq!(
-            b.iter().map(|b| b.len()).collect::<Vec<_>>(),
-            [1000, 1000, 500]
-        );
-        let big: Vec<_> = (0..5).map(|_| msg(5 << 20)).collect();
+        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), [n, n, n / 2]);
+        // Each message a bit over half the byte bound: one per batch.
+        let big: Vec<_> = (0..5).map(|_| msg(FETCH_BATCH_BYTES / 2 + 1)).collect();
         assert_eq!(batches(&big).len(), 5);
         assert!(batches(&[]).is_empty());
     }

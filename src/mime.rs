@@ -50,15 +50,13 @@ fn split_head(part: &[u8]) -> (&[u8], &[u8]) {
     if part.starts_with(b"\n") {
         return (&[], &part[1..]);
     }
-    for i in 0..part.len() {
-        if part[i] == b'\n' {
-            let rest = &part[i + 1..];
-            if rest.starts_with(b"\r\n") {
-                return (&part[..i + 1], &rest[2..]);
-            }
-            if rest.starts_with(b"\n") {
-                return (&part[..i + 1], &rest[1..]);
-            }
+    for i in memchr::memchr_iter(b'\n', part) {
+        let rest = &part[i + 1..];
+        if rest.starts_with(b"\r\n") {
+            return (&part[..i + 1], &rest[2..]);
+        }
+        if rest.starts_with(b"\n") {
+            return (&part[..i + 1], &rest[1..]);
         }
     }
     (part, &[])
@@ -111,35 +109,35 @@ fn param(value: &str, name: &str) -> Option<String> {
 }
 
 /// The parts of a multipart body: what lies between `--boundary` lines, up to `--boundary--`.
+/// Delimiter candidates are found with a substring search, so a large base64 attachment
+/// costs one vectorised scan instead of a line-by-line walk.
 fn parts<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
+    let mut needle = Vec::with_capacity(boundary.len() + 2);
+    needle.extend_from_slice(b"--");
+    needle.extend_from_slice(boundary);
+    let finder = memchr::memmem::Finder::new(&needle);
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
-    let mut pos = 0;
-    while pos < body.len() {
-        let end = body[pos..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map(|i| pos + i + 1)
+    let mut from = 0;
+    while let Some(found) = finder.find(&body[from..]).map(|i| from + i) {
+        let line_end = memchr::memchr(b'\n', &body[found..])
+            .map(|i| found + i + 1)
             .unwrap_or(body.len());
-        let line = &body[pos..end];
-        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
-        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
-        if let Some(rest) = trimmed.strip_prefix(b"--")
-            && rest.starts_with(boundary)
-        {
-            // Only `--boundary` or `--boundary--` delimit: `--boundary1` is another boundary.
-            let tail = rest[boundary.len()..].trim_ascii_end();
-            if tail.is_empty() || tail == b"--" {
-                if let Some(s) = start {
-                    out.push(&body[s..pos]);
-                }
-                if tail == b"--" {
-                    return out;
-                }
-                start = Some(end);
-            }
+        from = line_end;
+        if found > 0 && body[found - 1] != b'\n' {
+            continue;
         }
-        pos = end;
+        // Only `--boundary` or `--boundary--` delimit: `--boundary1` is another boundary.
+        let tail = body[found + needle.len()..line_end].trim_ascii_end();
+        if tail.is_empty() || tail == b"--" {
+            if let Some(s) = start {
+                out.push(&body[s..found]);
+            }
+            if tail == b"--" {
+                return out;
+            }
+            start = Some(line_end);
+        }
     }
     if let Some(s) = start {
         out.push(&body[s..]);

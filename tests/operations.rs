@@ -5,11 +5,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::daemon::IngestDaemon;
 use support::{Dovecot, Socks, certs, corpus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail-ingest");
@@ -83,71 +84,16 @@ automatic_check = false
     .unwrap();
 }
 
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path, dir: &Path) -> Daemon {
-        let log = dir.join("daemon.log");
-        let child = Command::new(BIN)
-            .arg("-c")
-            .arg(config)
-            .arg("run")
-            .env("RUST_LOG", "trace")
-            .env("TEST_API_TOKEN", TOKEN)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let addr_file = dir.join("store.redb.addr");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !addr_file.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not start:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let addr = std::fs::read_to_string(&addr_file)
-            .unwrap()
-            .trim()
-            .to_string();
-        Daemon { child, addr, log }
-    }
-
-    /// (status, body) of a request, with the token unless `token` is false.
-    fn request(&self, method: &str, path: &str, token: bool) -> (u16, String) {
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        let auth = if token {
-            format!("Authorization: Bearer {TOKEN}\r\n")
-        } else {
-            String::new()
-        };
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = out
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
-    }
-
-    fn stop(mut self) -> String {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        assert_eq!(status.code(), Some(0));
-        std::fs::read_to_string(&self.log).unwrap()
-    }
+/// The daemon with this test's token and full logging.
+fn start_daemon(config: &Path, dir: &Path) -> IngestDaemon {
+    IngestDaemon::start(
+        Path::new(BIN),
+        config,
+        &dir.join("store.redb"),
+        &[("RUST_LOG", "trace"), ("TEST_API_TOKEN", TOKEN)],
+        Some(TOKEN),
+        Duration::from_secs(15),
+    )
 }
 
 fn promtool() -> PathBuf {
@@ -193,7 +139,7 @@ fn api_metrics_dashboard_reload_and_no_secret_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("mail-ingest.toml");
     write_config(&cfg, &d, &socks, "");
-    let daemon = Daemon::start(&cfg, dir.path());
+    let daemon = start_daemon(&cfg, dir.path());
     let mut seen = String::new();
 
     // The token guards /api/, not /health or /metrics.

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = c.list().await;
         let _ = c.uidl().await;
         for _ in 0..4 {
-            if let Ok(Body::Message(m)) = c.read_retr(1024).await {
+            if let Ok(Body::Message(m)) = c.read_retr(1024, 512).await {
                 assert!(m.len() <= 1024);
             }
         }

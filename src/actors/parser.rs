@@ -3,7 +3,6 @@
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::parse::Summary;
 use crate::store::NewMessage;
 
 /// A downloaded message on its way to the store.
@@ -66,11 +65,11 @@ pub fn parse_all(batch: Vec<Downloaded>) -> Vec<NewMessage> {
     batch
         .into_iter()
         .map(|d| {
-            let summary = Summary::of(&d.raw);
-            if !summary.parsed {
-                metrics::counter!(crate::metrics::MESSAGES, "account" => d.account.clone(), "outcome" => "unparseable").increment(1);
+            let m = NewMessage::new(d.account, d.server_key, d.listed_size, d.raw, d.delete_after);
+            if !m.summary.parsed {
+                metrics::counter!(crate::metrics::MESSAGES, "account" => m.account.clone(), "outcome" => "unparseable").increment(1);
             }
-            NewMessage { account: d.account, server_key: d.server_key, listed_size: d.listed_size, raw: d.raw, summary, delete_after: d.delete_after }
+            m
         })
         .collect()
 }

@@ -2,8 +2,9 @@
 //!
 //! Commit requests from every account queue here; while one transaction commits (fsync, on
 //! a blocking thread), the next requests wait and then go into the next transaction
-//! together. Each requester gets the outcome of its own messages only after the transaction
-//! holding them committed: that reply is the acknowledgement a delete waits for.
+//! together, up to [`MAX_COMMIT_BYTES`] of raw bytes per transaction (so redb never spills
+//! its dirty pages). Each requester gets the outcome of its own messages only after the
+//! transaction holding them committed: that reply is the acknowledgement a delete waits for.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use tokio::sync::Notify;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::store::{NewMessage, Store, StoreOutcome};
+use crate::store::{MAX_COMMIT_BYTES, NewMessage, Store, StoreOutcome};
 
 /// The outcome of one commit request: one outcome per message, or why nothing committed.
 pub type CommitReply = Result<Vec<StoreOutcome>, String>;
@@ -92,12 +93,22 @@ impl Actor for StoreActor {
     }
 }
 
-/// Commits everything queued in one transaction, off the async threads.
+/// Commits the oldest queued requests, up to about [`MAX_COMMIT_BYTES`], in one
+/// transaction, off the async threads.
 fn start_commit(myself: &ActorRef<StoreMsg>, state: &mut StoreState) {
     state.committing = true;
     let mut all = Vec::new();
     let mut waiters = Vec::new();
-    for (batch, reply) in state.queue.drain(..) {
+    let mut bytes = 0;
+    let mut taken = 0;
+    for (batch, _) in &state.queue {
+        if taken > 0 && bytes >= MAX_COMMIT_BYTES {
+            break;
+        }
+        bytes += batch.iter().map(|m| m.raw.len()).sum::<usize>();
+        taken += 1;
+    }
+    for (batch, reply) in state.queue.drain(..taken) {
         waiters.push(Waiter {
             count: batch.len(),
             reply,

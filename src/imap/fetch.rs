@@ -107,8 +107,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
                             .map_err(io_fail)?;
                         body = Some(None);
                     } else {
-                        let mut buf = vec![0u8; len as usize];
-                        self.reader.read_exact(&mut buf).await.map_err(io_fail)?;
+                        // Read into spare capacity: no zero-fill of bytes about to arrive.
+                        let mut buf = Vec::with_capacity(len as usize);
+                        while (buf.len() as u64) < len {
+                            let mut rest = (&mut self.reader).take(len - buf.len() as u64);
+                            if rest.read_buf(&mut buf).await.map_err(io_fail)? == 0 {
+                                return Err(io_fail(std::io::ErrorKind::UnexpectedEof.into()));
+                            }
+                        }
                         body = Some(Some(buf));
                     }
                 }

@@ -198,37 +198,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     }
 
     /// Reads the answer to a RETR already sent: status, then the body up to `cap` bytes.
-    pub async fn read_retr(&mut self, cap: u64) -> Result<Body> {
+    /// `expected` (the LIST size) only sizes the buffer up front.
+    pub async fn read_retr(&mut self, cap: u64, expected: u64) -> Result<Body> {
         self.status().await?;
-        self.body(cap).await
+        self.body(cap, expected).await
     }
 
-    /// Reads a dot-terminated body, unstuffing leading dots.
-    async fn body(&mut self, cap: u64) -> Result<Body> {
-        let mut out = Vec::new();
+    /// Reads a dot-terminated body, unstuffing leading dots. Runs of lines that do not start
+    /// with a dot are copied straight out of the read buffer; only dot lines (stuffed lines
+    /// and the terminator) go through the line reader.
+    async fn body(&mut self, cap: u64, expected: u64) -> Result<Body> {
+        let mut out = Vec::with_capacity(expected.min(cap).min(64 << 20) as usize + 64);
         let mut total: u64 = 0;
-        let mut line = Vec::with_capacity(1024);
+        let mut at_line_start = true;
+        let mut line = Vec::new();
         loop {
-            line.clear();
-            let room = (cap.saturating_sub(total) as usize)
-                .saturating_add(3)
-                .min(64 << 20);
-            let (complete, seen) = self.line_into(&mut line, room, true).await?;
-            if complete && (line == b".\r\n" || line == b".\n") {
-                break;
+            let available = self.io.fill_buf().await?;
+            if available.is_empty() {
+                return Err(Pop3Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                )));
             }
-            let body = if line.first() == Some(&b'.') {
-                &line[1..]
-            } else {
-                &line[..]
+            if at_line_start && available[0] == b'.' {
+                line.clear();
+                let room = (cap.saturating_sub(total) as usize)
+                    .saturating_add(3)
+                    .min(64 << 20);
+                let (complete, seen) = self.line_into(&mut line, room, true).await?;
+                if complete && (line == b".\r\n" || line == b".\n") {
+                    break;
+                }
+                let unstuffed = &line[1..];
+                total += if complete {
+                    unstuffed.len() as u64
+                } else {
+                    seen - 1
+                };
+                if total <= cap && complete {
+                    out.extend_from_slice(unstuffed);
+                }
+                continue;
+            }
+            // Up to the line before the next dot line, or the last line end in the buffer,
+            // or (no line end at all) the whole buffer, which leaves us mid-line.
+            let take = match memchr::memmem::find(available, b"\n.") {
+                Some(i) => i + 1,
+                None => memchr::memrchr(b'\n', available).map_or(available.len(), |i| i + 1),
             };
-            let len = if complete { body.len() as u64 } else { seen };
-            total += len;
-            if total <= cap && complete {
-                out.extend_from_slice(body);
-            } else {
-                out = Vec::new();
+            at_line_start = available[take - 1] == b'\n';
+            total += take as u64;
+            if total <= cap {
+                out.extend_from_slice(&available[..take]);
             }
+            self.io.consume(take);
         }
         if total > cap {
             Ok(Body::TooLarge(total))
@@ -293,7 +316,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
                     "the server closed the connection",
                 )));
             }
-            let (chunk, done) = match memchr(available) {
+            let (chunk, done) = match memchr::memchr(b'\n', available) {
                 Some(i) => (&available[..=i], true),
                 None => (available, false),
             };
@@ -310,10 +333,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             }
         }
     }
-}
-
-fn memchr(haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|b| *b == b'\n')
 }
 
 fn clip(text: &str) -> String {
@@ -342,7 +361,7 @@ mod tests {
         c.send("RETR 1").await.unwrap();
         c.flush().await.unwrap();
         assert_eq!(
-            c.read_retr(1000).await.unwrap(),
+            c.read_retr(1000, 12).await.unwrap(),
             Body::Message(b"line\r\n.dot\r\n".to_vec())
         );
         let mut sent = [0u8; 8];
@@ -350,10 +369,62 @@ mod tests {
         assert_eq!(&sent, b"RETR 1\r\n");
     }
 
+    /// Dot-stuffs `body` the way a server sends it.
+    fn stuffed(body: &[u8]) -> Vec<u8> {
+        let mut out = b"+OK\r\n".to_vec();
+        for line in body.split_inclusive(|b| *b == b'\n') {
+            if line.first() == Some(&b'.') {
+                out.push(b'.');
+            }
+            out.extend_from_slice(line);
+        }
+        out.extend_from_slice(b".\r\n+OK after\r\n");
+        out
+    }
+
+    #[tokio::test]
+    async fn bodies_read_alike_whatever_the_read_sizes() {
+        // Dot lines, lone dots, LF-only ends and long lines, read through a pipe that hands
+        // over 1 to 9 bytes at a time so every dot and line end falls on a read boundary.
+        let mut rng = fastrand::Rng::with_seed(7);
+        let pieces: [&[u8]; 7] = [
+            b".\r\n",
+            b"..x\r\n",
+            b"plain text\r\n",
+            b".\n",
+            b"lf only\n",
+            b"\r\n",
+            b"x.y.z\r\n",
+        ];
+        for round in 0..200 {
+            let mut body = Vec::new();
+            for _ in 0..rng.usize(0..30) {
+                body.extend_from_slice(pieces[rng.usize(0..pieces.len())]);
+            }
+            if round % 3 == 0 {
+                body.extend(std::iter::repeat_n(b'a', rng.usize(0..300)));
+                body.extend_from_slice(b"\r\n");
+            }
+            let wire = stuffed(&body);
+            let (client, mut server) = tokio::io::duplex(rng.usize(1..10));
+            let writer = tokio::spawn(async move {
+                tokio::io::AsyncWriteExt::write_all(&mut server, &wire)
+                    .await
+                    .unwrap();
+                server
+            });
+            let mut c = Pop3Client::new(client);
+            let got = c.read_retr(10_000, body.len() as u64).await.unwrap();
+            assert_eq!(got, Body::Message(body.clone()), "round {round}");
+            assert_eq!(c.status().await.unwrap(), "after", "round {round}");
+            drop(writer.await.unwrap());
+        }
+    }
+
     #[tokio::test]
     async fn retr_over_the_cap_is_dropped_but_consumed() {
         let (mut c, _s) = scripted(b"+OK\r\n0123456789\r\n0123456789\r\n.\r\n+OK next\r\n").await;
-        assert_eq!(c.read_retr(15).await.unwrap(), Body::TooLarge(24));
+        assert_eq!(c.read_retr(15, 24).await.unwrap(), Body::TooLarge(24));
         assert_eq!(c.status().await.unwrap(), "next");
     }
 
@@ -378,7 +449,7 @@ mod tests {
         assert!(matches!(c.greeting().await, Err(Pop3Error::Protocol(_))));
         let (mut c, s) = scripted(b"+OK\r\npartial body").await;
         drop(s);
-        assert!(matches!(c.read_retr(100).await, Err(Pop3Error::Io(_))));
+        assert!(matches!(c.read_retr(100, 0).await, Err(Pop3Error::Io(_))));
         let long = [b'+'; MAX_LINE + 10];
         let (mut c, _s) = scripted(&long).await;
         assert!(matches!(c.greeting().await, Err(Pop3Error::Protocol(_))));

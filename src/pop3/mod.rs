@@ -210,7 +210,7 @@ impl Session for Pop3Session {
                 .map_err(err(Stage::Fetch, "RETR failed"))?;
             let body = self
                 .client
-                .read_retr(sink.max_size())
+                .read_retr(sink.max_size(), msg.size)
                 .await
                 .map_err(err(Stage::Fetch, &format!("RETR {} failed", msg.handle)))?;
             match body {

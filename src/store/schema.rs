@@ -1,9 +1,11 @@
 //! The redb tables, their key encodings and the schema version, written down once.
 //!
-//! Layout (schema 1):
+//! Layout (schema 2):
 //! - `meta`: `"schema_version"`, `"next_id"` -> u64
 //! - `message_meta`: id -> JSON [`StoredRecord`](super::StoredRecord) (metadata and server key)
-//! - `message_raw`: id -> the exact raw bytes
+//! - `message_raw_chunks`: (id, n) -> the n-th piece of the exact raw bytes, each piece
+//!   [`RAW_CHUNK_BYTES`] but the last (one 64 KiB page each: stored whole, a 150 KB
+//!   message would take a 256 KB page)
 //! - `by_server_key`: (account, server key) -> (id, size listed by the server); id 0 marks a
 //!   message seen but deliberately not ingested (`backfill = "new"`)
 //! - `by_hash`: (account, blake3 of the raw bytes) -> id, guarding against UID reuse and
@@ -16,14 +18,18 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table or an encoding changes; a store of another version is refused.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Schema version and id counter.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// id -> JSON record.
 pub const MESSAGE_META: TableDefinition<u64, &[u8]> = TableDefinition::new("message_meta");
-/// id -> exact raw bytes.
-pub const MESSAGE_RAW: TableDefinition<u64, &[u8]> = TableDefinition::new("message_raw");
+/// (id, piece number) -> a piece of the exact raw bytes.
+pub const MESSAGE_RAW: TableDefinition<(u64, u32), &[u8]> =
+    TableDefinition::new("message_raw_chunks");
+/// Raw bytes are stored in pieces of this size: with the leaf's header and key, one piece
+/// fills a 64 KiB page, where redb rounds a larger value up to the next power of two.
+pub const RAW_CHUNK_BYTES: usize = (64 << 10) - 64;
 /// (account, server key) -> (id, listed size).
 pub const BY_SERVER_KEY: TableDefinition<(&str, &str), (u64, u64)> =
     TableDefinition::new("by_server_key");

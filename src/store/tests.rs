@@ -1,17 +1,15 @@
 //! Store behaviour: exact bytes, dedup, owed deletes in the message's transaction, the lock.
 
 use super::*;
-use crate::parse::Summary;
 
 fn msg(account: &str, key: &str, raw: &[u8], delete_after: bool) -> NewMessage {
-    NewMessage {
-        account: account.into(),
-        server_key: key.into(),
-        listed_size: raw.len() as u64,
-        raw: raw.to_vec(),
-        summary: Summary::of(raw),
+    NewMessage::new(
+        account.into(),
+        key.into(),
+        raw.len() as u64,
+        raw.to_vec(),
         delete_after,
-    }
+    )
 }
 
 fn open() -> (tempfile::TempDir, Store) {

@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod corpus;
+pub mod daemon;
 pub mod fake;
 pub mod fault;
 

@@ -1,0 +1,92 @@
+//! A `mail-ingest run` daemon started from a config file, found through its address file
+//! (`<store>.addr`), with plain HTTP requests to its API and a clean stop (SIGTERM).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running daemon; stopped (and its exit checked) by [`IngestDaemon::stop`].
+pub struct IngestDaemon {
+    pub child: Child,
+    /// The API's `host:port`.
+    pub addr: String,
+    /// Where its stderr (the log) goes.
+    pub log: PathBuf,
+    token: Option<String>,
+}
+
+impl IngestDaemon {
+    /// Starts `bin -c config run` with `env`, logging to `dir/daemon.log`, and waits (up to
+    /// `startup`) for the API address in `store`'s address file. `token` is sent as bearer.
+    pub fn start(
+        bin: &Path,
+        config: &Path,
+        store: &Path,
+        env: &[(&str, &str)],
+        token: Option<&str>,
+        startup: Duration,
+    ) -> IngestDaemon {
+        let log = config.with_file_name("daemon.log");
+        let mut cmd = Command::new(bin);
+        cmd.arg("-c")
+            .arg(config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let addr_file = PathBuf::from(format!("{}.addr", store.display()));
+        let deadline = Instant::now() + startup;
+        while !addr_file.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let addr = std::fs::read_to_string(&addr_file)
+            .unwrap()
+            .trim()
+            .to_string();
+        IngestDaemon {
+            child,
+            addr,
+            log,
+            token: token.map(str::to_string),
+        }
+    }
+
+    /// (status, body) of a request, with the token unless `with_token` is false.
+    pub fn request(&self, method: &str, path: &str, with_token: bool) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        let auth = match (&self.token, with_token) {
+            (Some(t), true) => format!("Authorization: Bearer {t}\r\n"),
+            _ => String::new(),
+        };
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Stops it with SIGTERM, asserts a clean exit, and returns its log.
+    pub fn stop(mut self) -> String {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "daemon exit");
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
