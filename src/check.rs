@@ -529,7 +529,10 @@ async fn delete<S: Session>(
         return Ok(());
     }
     let keys: Vec<String> = messages.iter().filter_map(|m| m.key.clone()).collect();
-    match session.delete(&messages).await? {
+    let started = std::time::Instant::now();
+    let deleted = session.delete(&messages).await?;
+    tracing::debug!(account = %account.name, count = keys.len(), took = ?started.elapsed(), "deleted on the server");
+    match deleted {
         Deleted::Now => {
             let n = keys.len() as u64;
             let name = account.name.clone();
