@@ -29,7 +29,7 @@ pub enum StoreError {
     #[error("cannot open store `{path}`: {1}", path = .0.display())]
     Open(PathBuf, #[source] Box<dyn std::error::Error + Send + Sync>),
     /// The file was written by another schema version.
-    #[error("store `{path}` has schema version {found}, this mail-ingest reads version {SCHEMA_VERSION}", path = .0.display(), found = .1)]
+    #[error("store `{path}` has schema version {found}, this mail-ingest reads version {SCHEMA_VERSION}; use the mail-ingest that wrote it, or move the file aside to start a new store (messages still on the server are fetched again)", path = .0.display(), found = .1)]
     Schema(PathBuf, u64),
     /// A redb operation failed.
     #[error("cannot {0} in the store: {1}")]

@@ -181,3 +181,48 @@ fn data_survives_reopen_and_cursors_only_move_forward() {
     assert_eq!(s.messages_after(0, 10).unwrap().len(), 1);
     assert_eq!(s.messages_after(1, 10).unwrap().len(), 0);
 }
+
+#[test]
+fn a_store_of_another_schema_version_is_refused_with_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    {
+        let s = Store::open(&path).unwrap();
+        let txn = s.db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", 1)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path).err().expect("version 1 is refused");
+    assert!(matches!(err, StoreError::Schema(_, 1)), "{err}");
+    assert!(err.to_string().contains("move the file aside"), "{err}");
+}
+
+#[test]
+fn raw_bytes_spanning_many_pieces_come_back_exact() {
+    let (_d, s) = open();
+    let big: Vec<u8> = (0..3 * RAW_CHUNK_BYTES + 17)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let exact: Vec<u8> = vec![b'e'; RAW_CHUNK_BYTES];
+    let out = s
+        .commit_batch(&[
+            msg("a", "k1", &big, false),
+            msg("a", "k2", &exact, false),
+            msg("a", "k3", b"", false),
+        ])
+        .unwrap();
+    let ids: Vec<u64> = out
+        .iter()
+        .map(|o| match o {
+            StoreOutcome::Stored(id) => *id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(s.raw(ids[0]).unwrap().unwrap(), big);
+    assert_eq!(s.raw(ids[1]).unwrap().unwrap(), exact);
+    assert_eq!(s.raw(ids[2]).unwrap().unwrap(), Vec::<u8>::new());
+    assert_eq!(s.raw(ids[2] + 1).unwrap(), None);
+}
