@@ -2,7 +2,8 @@
 //! store holds, fetch the rest in bounded batches through the parser and store actors, and
 //! delete on the server exactly what the store acknowledged.
 //!
-//! Memory is bounded by the in-flight window ([`WINDOW_BYTES`]) plus one message: a fetch
+//! Memory is bounded by the in-flight window ([`WINDOW_BYTES`] per account, and
+//! [`DAEMON_WINDOW_BYTES`] for all accounts together) plus the message being read: a fetch
 //! waits for room before it reads on, so a slow disk slows the download instead of growing
 //! the heap.
 
@@ -24,6 +25,8 @@ use crate::store::{Store, StoreOutcome};
 
 /// Bytes of downloaded messages allowed between the socket and the store's commit.
 pub const WINDOW_BYTES: usize = 16 << 20;
+/// Bytes of downloaded messages allowed in flight for all accounts of a daemon together.
+pub const DAEMON_WINDOW_BYTES: usize = 64 << 20;
 /// Messages go to the parser and store in chunks of about this many bytes...
 const CHUNK_BYTES: usize = 1 << 20;
 /// ...or this many messages, whichever comes first.
@@ -86,6 +89,25 @@ pub struct Pipeline {
     pub store_actor: ActorRef<StoreMsg>,
     /// For reads (lookups, state); writes go through `store_actor`.
     pub store: Arc<Store>,
+    /// The daemon-wide in-flight budget, in KiB ([`DAEMON_WINDOW_BYTES`]), shared by
+    /// every account's checks.
+    pub budget: Arc<Semaphore>,
+}
+
+impl Pipeline {
+    /// A pipeline over these actors and store, with a fresh daemon-wide budget.
+    pub fn new(
+        parser: ActorRef<ParserMsg>,
+        store_actor: ActorRef<StoreMsg>,
+        store: Arc<Store>,
+    ) -> Self {
+        Pipeline {
+            parser,
+            store_actor,
+            store,
+            budget: Arc::new(Semaphore::new(DAEMON_WINDOW_BYTES >> 10)),
+        }
+    }
 }
 
 /// Runs a blocking store read or write off the async threads.
@@ -113,7 +135,8 @@ pub struct Ingest {
     chunk: Vec<Downloaded>,
     chunk_messages: Vec<ServerMessage>,
     chunk_bytes: usize,
-    chunk_permits: Vec<OwnedSemaphorePermit>,
+    /// Per message: its room in the account's window and in the daemon-wide budget.
+    chunk_permits: Vec<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
     acks_tx: mpsc::UnboundedSender<AckBatch>,
     acks_rx: mpsc::UnboundedReceiver<AckBatch>,
     in_flight: usize,
@@ -164,14 +187,14 @@ impl Ingest {
 
     /// Takes one downloaded message; waits while the window is full.
     pub async fn push(&mut self, message: ServerMessage, raw: Vec<u8>) {
-        let units = (raw.len() >> 10).clamp(1, WINDOW_BYTES >> 10) as u32;
+        let units = (raw.len() >> 10).clamp(1, WINDOW_BYTES.min(DAEMON_WINDOW_BYTES) >> 10) as u32;
         let waited = std::time::Instant::now();
-        let permit = self
-            .window
-            .clone()
-            .acquire_many_owned(units)
-            .await
-            .expect("window semaphore is never closed");
+        let window = self.window.clone();
+        let budget = self.pipeline.budget.clone();
+        let permit = (
+            self.room(window, units).await,
+            self.room(budget, units).await,
+        );
         self.waited_for_store += waited.elapsed();
         self.fetched += 1;
         self.progress.advance(raw.len() as u64);
@@ -195,6 +218,20 @@ impl Ingest {
         if self.chunk_bytes >= CHUNK_BYTES || self.chunk.len() >= CHUNK_MESSAGES {
             self.dispatch();
         }
+    }
+
+    /// `units` of room in `window`. Before waiting, the chunk being gathered is sent on: its
+    /// room would otherwise stay taken while this check waits for room, and with the
+    /// daemon-wide budget several accounts could each hold what the others wait for.
+    async fn room(&mut self, window: Arc<Semaphore>, units: u32) -> OwnedSemaphorePermit {
+        if let Ok(permit) = window.clone().try_acquire_many_owned(units) {
+            return permit;
+        }
+        self.dispatch();
+        window
+            .acquire_many_owned(units)
+            .await
+            .expect("window semaphores are never closed")
     }
 
     /// Sends the current chunk to the parser, then the store, in the background.
@@ -558,6 +595,67 @@ mod tests {
             key: None,
             size,
         }
+    }
+
+    /// Two accounts sharing a daemon-wide budget far smaller than their chunks: each would
+    /// hold room in an unsent chunk while waiting for the room the other holds, unless a
+    /// check sends its chunk on before it waits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_shared_budget_never_deadlocks_two_accounts() {
+        use crate::actors::parser::ParserActor;
+        use crate::actors::store::StoreActor;
+        use crate::config::Protocol;
+        use crate::store::StoreOutcome;
+        use ractor::Actor;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let (parser, _) = Actor::spawn(None, ParserActor, ()).await.unwrap();
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (store_actor, _) = Actor::spawn(None, StoreActor, (store.clone(), notify))
+            .await
+            .unwrap();
+        let mut pipeline = Pipeline::new(parser, store_actor, store);
+        let budget_kib = 64;
+        pipeline.budget = Arc::new(Semaphore::new(budget_kib));
+        let run = |name: &'static str| {
+            let account = AccountConfig::new(name, Protocol::Imap, "localhost", "c");
+            let mut ingest = Ingest::new(&account, pipeline.clone(), Arc::default());
+            async move {
+                for uid in 1..=100u32 {
+                    let raw = format!("Subject: {name} {uid}\r\n\r\n{}", "x".repeat(10 << 10));
+                    let key = Some(format!("imap:1:{uid}:INBOX"));
+                    let msg = ServerMessage {
+                        handle: uid,
+                        key,
+                        size: raw.len() as u64,
+                    };
+                    ingest.push(msg, raw.into_bytes()).await;
+                }
+                ingest.drain().await
+            }
+        };
+        let both = async { tokio::join!(run("a"), run("b")) };
+        let (a, b) = tokio::time::timeout(std::time::Duration::from_secs(30), both)
+            .await
+            .expect("both accounts finish: no deadlock on the shared budget");
+        for acks in [a, b] {
+            let stored: usize = acks
+                .into_iter()
+                .map(|(_, r)| {
+                    r.unwrap()
+                        .iter()
+                        .filter(|o| matches!(o, StoreOutcome::Stored(_)))
+                        .count()
+                })
+                .sum();
+            assert_eq!(stored, 100);
+        }
+        assert_eq!(
+            pipeline.budget.available_permits(),
+            budget_kib,
+            "all room returned"
+        );
     }
 
     #[test]

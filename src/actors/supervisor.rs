@@ -112,11 +112,7 @@ impl Actor for Supervisor {
         )
         .await?;
         let (parser, _) = Actor::spawn_linked(None, ParserActor, (), myself.get_cell()).await?;
-        state.pipeline = Some(Pipeline {
-            parser,
-            store_actor,
-            store: state.store.clone(),
-        });
+        state.pipeline = Some(Pipeline::new(parser, store_actor, state.store.clone()));
         state.connectors = build_connectors(&state.config);
         let accounts: Vec<AccountConfig> = state.config.accounts.values().cloned().collect();
         for account in accounts {
