@@ -154,8 +154,10 @@ fn tls_connector() -> TlsConnector {
     TlsConnector::from(Arc::new(cfg))
 }
 
-/// The raw IMAPS reference: LOGIN, SELECT, one UID FETCH 1:* (BODY.PEEK[]) read to nowhere.
-async fn raw_imap(port: u16, user: &str) -> u64 {
+type Reader = BufReader<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// An implicit-TLS connection to the test Dovecot, its greeting read (left in the line).
+async fn connect(port: u16) -> (Reader, Vec<u8>) {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     let tls = tls_connector()
@@ -165,6 +167,12 @@ async fn raw_imap(port: u16, user: &str) -> u64 {
     let mut s = BufReader::with_capacity(256 * 1024, tls);
     let mut line = Vec::new();
     s.read_until(b'\n', &mut line).await.unwrap();
+    (s, line)
+}
+
+/// The raw IMAPS reference: LOGIN, SELECT, one UID FETCH 1:* (BODY.PEEK[]) read to nowhere.
+async fn raw_imap(port: u16, user: &str) -> u64 {
+    let (mut s, mut line) = connect(port).await;
     s.get_mut().write_all(format!("a LOGIN {user} pw\r\nb SELECT INBOX\r\nc UID FETCH 1:* (BODY.PEEK[])\r\nd LOGOUT\r\n").as_bytes()).await.unwrap();
     let mut total = 0u64;
     loop {
@@ -194,15 +202,7 @@ async fn raw_imap(port: u16, user: &str) -> u64 {
 
 /// The raw POP3S reference: LIST, then every RETR pipelined, bodies read to nowhere.
 async fn raw_pop3(port: u16, user: &str, count: usize) -> u64 {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let tls = tls_connector()
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
-    let mut s = BufReader::with_capacity(256 * 1024, tls);
-    let mut line = Vec::new();
-    s.read_until(b'\n', &mut line).await.unwrap();
+    let (s, _greeting) = connect(port).await;
     let mut cmds = format!("USER {user}\r\nPASS pw\r\n");
     for i in 1..=count {
         cmds.push_str(&format!("RETR {i}\r\n"));

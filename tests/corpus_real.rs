@@ -6,7 +6,6 @@
 mod support;
 
 use mail_ingest::config::{Protocol, TlsMode};
-use mail_ingest::{MailIngest, Options};
 use support::config::{account, config};
 use support::{Dovecot, corpus::base64};
 
@@ -59,14 +58,7 @@ async fn ingest_corpus(protocol: Protocol) {
     let dir = tempfile::tempdir().unwrap();
     let mut a = account(&user, &d, protocol, TlsMode::Implicit);
     a.keep_copy = false;
-    let ingest = MailIngest::start_with(
-        config(dir.path(), vec![a], "pw"),
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(config(dir.path(), vec![a], "pw")).await;
     let s = ingest.check_now(&user).await.unwrap();
     assert_eq!(s.error, None, "{protocol:?}: {s:?}");
     assert_eq!(s.stored, corpus.len() as u64, "{protocol:?}: {s:?}");

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use mail_ingest::MailIngest;
 use mail_ingest::config::{Backfill, Protocol, TlsMode};
-use mail_ingest::{MailIngest, Options};
 use support::config::{account, config};
 use support::{Dovecot, corpus};
 
@@ -31,14 +31,7 @@ async fn feed_delivers_every_message_once_across_a_restart() {
         "pw",
     );
 
-    let ingest = MailIngest::start_with(
-        cfg.clone(),
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(cfg.clone()).await;
     assert_eq!(ingest.check_now("feed").await.unwrap().stored, 6);
     let mut feed = ingest.subscribe("notifier").unwrap();
     let mut seen = Vec::new();
@@ -53,14 +46,7 @@ async fn feed_delivers_every_message_once_across_a_restart() {
     ingest.shutdown().await.unwrap();
 
     // The host restarts: delivery resumes after the last ack; 4 comes again.
-    let ingest = MailIngest::start_with(
-        cfg,
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(cfg).await;
     let mut feed = ingest.subscribe("notifier").unwrap();
     let again: Vec<u64> = [
         next_within(&mut feed, 5).await.id,
@@ -138,14 +124,7 @@ async fn backfill_new_ingests_only_later_mail_and_deletes_nothing_older() {
     let mut a = account("fresh", &d, Protocol::Pop3, TlsMode::Implicit);
     a.backfill = Backfill::New;
     a.keep_copy = false;
-    let ingest = MailIngest::start_with(
-        config(dir.path(), vec![a], "pw"),
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(config(dir.path(), vec![a], "pw")).await;
     let first = ingest.check_now("fresh").await.unwrap();
     assert_eq!(
         (first.fetched, first.stored, first.skipped, first.deleted),

@@ -5,21 +5,14 @@ mod support;
 
 use std::time::Duration;
 
+use mail_ingest::MailIngest;
 use mail_ingest::config::{Protocol, TlsMode};
 use mail_ingest::model::AccountRunState;
-use mail_ingest::{MailIngest, Options};
 use support::config::{account, config, via};
 use support::{Dovecot, corpus};
 
 async fn check_error(cfg: mail_ingest::Config, name: &str) -> String {
-    let ingest = MailIngest::start_with(
-        cfg,
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(cfg).await;
     let s = ingest.check_now(name).await.unwrap();
     let report = ingest.account(name).unwrap().unwrap();
     ingest.shutdown().await.unwrap();
@@ -69,14 +62,7 @@ async fn each_failure_is_a_clear_error() {
         assert!(err.contains("TLS handshake"), "{protocol:?}: {err}");
         // skip_certificate accepts it.
         a.skip_certificate = true;
-        let ingest = MailIngest::start_with(
-            config(dir.path(), vec![a], "right-pw"),
-            Options {
-                automatic_checks: false,
-            },
-        )
-        .await
-        .unwrap();
+        let ingest = support::config::on_demand(config(dir.path(), vec![a], "right-pw")).await;
         let ok = ingest.check_now("u").await.unwrap();
         assert_eq!(ok.error, None, "{protocol:?} skip_certificate: {ok:?}");
         ingest.shutdown().await.unwrap();

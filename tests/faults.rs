@@ -9,8 +9,8 @@ mod support;
 
 use std::time::Duration;
 
+use mail_ingest::MailIngest;
 use mail_ingest::config::{Protocol, TlsMode};
-use mail_ingest::{MailIngest, Options};
 use support::fault::{Dir, Fault, FaultProxy};
 use support::{Dovecot, config, corpus};
 
@@ -54,14 +54,7 @@ async fn run_case(
     a.keep_copy = false;
     a.connect_timeout = Duration::from_secs(2);
     a.io_timeout = Duration::from_secs(2);
-    let ingest = MailIngest::start_with(
-        config::config(dir.path(), vec![a], "pw"),
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(config::config(dir.path(), vec![a], "pw")).await;
     let case = format!("{protocol:?} {tls:?} {fault:?}");
 
     let first = ingest.check_now(user).await.unwrap();
@@ -133,14 +126,7 @@ async fn record(
     let mut a = config::account(user, d, protocol, tls);
     a.port = proxy.port;
     a.keep_copy = false;
-    let ingest = MailIngest::start_with(
-        config::config(dir.path(), vec![a], "pw"),
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(config::config(dir.path(), vec![a], "pw")).await;
     let s = ingest.check_now(user).await.unwrap();
     assert_eq!(s.error, None);
     ingest.shutdown().await.unwrap();

@@ -6,7 +6,6 @@
 mod support;
 
 use mail_ingest::config::{Protocol, TlsMode};
-use mail_ingest::{MailIngest, Options};
 use support::config::{account, config, via};
 use support::{Dovecot, Socks, corpus};
 
@@ -42,14 +41,7 @@ async fn one_case(
         Route::Micro => via(&mut cfg, &user, "micro", &proxies.1),
     }
     let case = format!("{protocol:?} {tls:?} {route:?} keep_copy={keep_copy}");
-    let ingest = MailIngest::start_with(
-        cfg,
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(cfg).await;
     let first = ingest.check_now(&user).await.unwrap();
     assert_eq!(first.error, None, "{case}: {first:?}\n{}", d.log());
     assert_eq!(
@@ -154,14 +146,7 @@ async fn new_mail_between_checks_is_fetched_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = account("inc", &d, Protocol::Imap, TlsMode::Implicit);
     a.keep_copy = true;
-    let ingest = MailIngest::start_with(
-        config(dir.path(), vec![a], "pw"),
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    .unwrap();
+    let ingest = support::config::on_demand(config(dir.path(), vec![a], "pw")).await;
     assert_eq!(ingest.check_now("inc").await.unwrap().stored, 1);
     d.deliver("inc", &corpus::sample(1));
     d.deliver("inc", &corpus::sample(2));

@@ -9,8 +9,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use mail_ingest::MailIngest;
 use mail_ingest::config::{AccountConfig, Protocol, TlsMode};
-use mail_ingest::{MailIngest, Options};
 use support::corpus;
 use support::fake::{FakeServer, Kind, Quirks};
 
@@ -30,15 +30,27 @@ fn fake_account(name: &str, kind: Kind, port: u16, keep_copy: bool) -> AccountCo
     a
 }
 
-async fn start(dir: &std::path::Path, accounts: Vec<AccountConfig>) -> MailIngest {
-    MailIngest::start_with(
-        support::config::config(dir, accounts, "pw"),
-        Options {
-            automatic_checks: false,
-        },
+/// A fake server with `n` sample messages that misbehaves as `quirks`, and mail-ingest with
+/// one on-demand account, `acct`, on it.
+async fn one_fake_account(
+    kind: Kind,
+    n: usize,
+    quirks: Quirks,
+    keep_copy: bool,
+) -> (FakeServer, tempfile::TempDir, MailIngest) {
+    let fake = FakeServer::start(kind, samples(n)).await;
+    fake.set_quirks(quirks);
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = start(
+        dir.path(),
+        vec![fake_account("acct", kind, fake.port, keep_copy)],
     )
-    .await
-    .unwrap()
+    .await;
+    (fake, dir, ingest)
+}
+
+async fn start(dir: &std::path::Path, accounts: Vec<AccountConfig>) -> MailIngest {
+    support::config::on_demand(support::config::config(dir, accounts, "pw")).await
 }
 
 fn samples(n: usize) -> Vec<Vec<u8>> {
@@ -160,14 +172,8 @@ async fn named_misbehaviours_give_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_uidls_are_refused() {
-    let fake = FakeServer::start(Kind::Pop3, samples(3)).await;
+    let (fake, _dir, ingest) = one_fake_account(Kind::Pop3, 3, Quirks::default(), false).await;
     fake.state.lock().unwrap().messages[2].uidl = "uidl-1".into();
-    let dir = tempfile::tempdir().unwrap();
-    let ingest = start(
-        dir.path(),
-        vec![fake_account("acct", Kind::Pop3, fake.port, false)],
-    )
-    .await;
     let s = ingest.check_now("acct").await.unwrap();
     assert!(
         s.error
@@ -182,15 +188,14 @@ async fn duplicate_uidls_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pop3_without_uidl_works_when_deleting() {
-    let fake = FakeServer::start(Kind::Pop3, samples(4)).await;
-    fake.set_quirks(Quirks {
-        no_uidl: true,
-        ..Default::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let ingest = start(
-        dir.path(),
-        vec![fake_account("acct", Kind::Pop3, fake.port, false)],
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Pop3,
+        4,
+        Quirks {
+            no_uidl: true,
+            ..Default::default()
+        },
+        false,
     )
     .await;
     let s = ingest.check_now("acct").await.unwrap();
@@ -213,13 +218,7 @@ async fn pop3_without_uidl_works_when_deleting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uidvalidity_change_imports_nothing_twice_and_uid_reuse_is_new_mail() {
-    let fake = FakeServer::start(Kind::Imap, samples(3)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ingest = start(
-        dir.path(),
-        vec![fake_account("acct", Kind::Imap, fake.port, true)],
-    )
-    .await;
+    let (fake, _dir, ingest) = one_fake_account(Kind::Imap, 3, Quirks::default(), true).await;
     assert_eq!(ingest.check_now("acct").await.unwrap().stored, 3);
     {
         let mut st = fake.state.lock().unwrap();
@@ -245,15 +244,14 @@ async fn uidvalidity_change_imports_nothing_twice_and_uid_reuse_is_new_mail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_uidplus_nothing_is_expunged() {
-    let fake = FakeServer::start(Kind::Imap, samples(3)).await;
-    fake.set_quirks(Quirks {
-        no_uidplus: true,
-        ..Default::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let ingest = start(
-        dir.path(),
-        vec![fake_account("acct", Kind::Imap, fake.port, false)],
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Imap,
+        3,
+        Quirks {
+            no_uidplus: true,
+            ..Default::default()
+        },
+        false,
     )
     .await;
     let s = ingest.check_now("acct").await.unwrap();

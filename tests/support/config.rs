@@ -70,3 +70,15 @@ pub fn via(config: &mut Config, account: &str, name: &str, socks: &Socks) {
     );
     config.accounts.get_mut(account).unwrap().connector = Some(name.into());
 }
+
+/// Starts mail-ingest on `config` with checks only on demand (no timers), as most tests want.
+pub async fn on_demand(config: Config) -> mail_ingest::MailIngest {
+    mail_ingest::MailIngest::start_with(
+        config,
+        mail_ingest::Options {
+            automatic_checks: false,
+        },
+    )
+    .await
+    .unwrap()
+}
