@@ -351,21 +351,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
-    let reps: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
-    let binary = std::env::var("MAIL_INGEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/mail-ingest")
-        });
-    assert!(
-        binary.exists(),
-        "build the release binary first: cargo build --release"
-    );
+    let [n, reps] = support::bench::args([5000, 3]);
+    let binary = support::bench::release_binary();
     let d = support::Dovecot::start_with("mail_fsync = never\n");
     let dante = support::Socks::dante();
     let template = seed_template(n);

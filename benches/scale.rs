@@ -44,14 +44,6 @@ struct Status {
     stored: u64,
 }
 
-fn binary() -> PathBuf {
-    std::env::var("MAIL_INGEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/mail-ingest")
-        })
-}
-
 fn write_config(dir: &Path, accounts: &[Account]) -> PathBuf {
     let mut cfg =
         String::from("[store]\npath = \"store.redb\"\n[http]\nlisten = \"127.0.0.1:0\"\n");
@@ -77,7 +69,7 @@ fn write_config(dir: &Path, accounts: &[Account]) -> PathBuf {
 fn start(dir: &Path, accounts: &[Account]) -> IngestDaemon {
     let cfg = write_config(dir, accounts);
     IngestDaemon::start(
-        &binary(),
+        &support::bench::release_binary(),
         &cfg,
         &dir.join("store.redb"),
         &[("RUST_LOG", "warn")],
@@ -376,16 +368,8 @@ fn broken_accounts(total: usize, rt: &tokio::runtime::Runtime) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let mixed: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(500);
-    assert!(
-        binary().exists(),
-        "build the release binary first: cargo build --release"
-    );
+    let [n, mixed] = support::bench::args([1000, 500]);
+    support::bench::release_binary();
     let rt = tokio::runtime::Runtime::new().unwrap();
     if n > 0 {
         many_accounts(n);

@@ -169,19 +169,29 @@ fn stall() -> impl std::future::Future<Output = ()> {
     tokio::time::sleep(Duration::from_secs(3600))
 }
 
-async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
+/// A connection's start: the server's quirks, a reader, a writer, and the greeting sent
+/// (or never, for `no_greeting`).
+async fn open_session(
+    sock: TcpStream,
+    state: &Shared,
+    greeting: &[u8],
+) -> std::io::Result<(BufReader<tokio::io::ReadHalf<TcpStream>>, Writer, Quirks)> {
     let quirks = state.lock().unwrap().quirks.clone();
     if quirks.no_greeting {
         stall().await;
     }
     let (r, w) = tokio::io::split(sock);
-    let mut r = BufReader::new(r);
     let mut w = Writer {
         sock: w,
         answers: 0,
         quirks: quirks.clone(),
     };
-    w.answer(b"+OK fake POP3 ready\r\n").await?;
+    w.answer(greeting).await?;
+    Ok((BufReader::new(r), w, quirks))
+}
+
+async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
+    let (mut r, mut w, quirks) = open_session(sock, &state, b"+OK fake POP3 ready\r\n").await?;
     let mut dele: Vec<u32> = Vec::new();
     while let Some(line) = read_command(&mut r, &state).await {
         let mut parts = line.split_whitespace();
@@ -293,18 +303,7 @@ fn stuff(bytes: &[u8]) -> Vec<u8> {
 }
 
 async fn imap_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
-    let quirks = state.lock().unwrap().quirks.clone();
-    if quirks.no_greeting {
-        stall().await;
-    }
-    let (r, w) = tokio::io::split(sock);
-    let mut r = BufReader::new(r);
-    let mut w = Writer {
-        sock: w,
-        answers: 0,
-        quirks: quirks.clone(),
-    };
-    w.answer(b"* OK fake IMAP ready\r\n").await?;
+    let (mut r, mut w, quirks) = open_session(sock, &state, b"* OK fake IMAP ready\r\n").await?;
     let mut selected = false;
     while let Some(line) = read_command(&mut r, &state).await {
         let mut parts = line.splitn(3, ' ');

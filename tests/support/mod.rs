@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod bench;
 pub mod config;
 pub mod corpus;
 pub mod daemon;
