@@ -251,6 +251,22 @@ struct Sample {
     rss_kib: u64,
     /// Busy CPU seconds of the whole machine during the sample (client and Dovecot).
     cpu: f64,
+    /// CPU seconds (user and system) of the client alone.
+    client_cpu: f64,
+}
+
+/// CPU seconds (user and system) this process has used so far: the raw clients run in it.
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends in `)`): utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let ticks: Vec<f64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    ticks.iter().sum::<f64>() / 100.0
 }
 
 /// Busy CPU seconds of the whole machine so far (user, nice, system, irq, softirq).
@@ -274,7 +290,7 @@ fn timed(cmd: &mut Command) -> Sample {
     let mut wrapped = Command::new("/usr/bin/time");
     wrapped
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg("-o")
         .arg(rss_file.path())
         .arg(cmd.get_program())
@@ -301,18 +317,20 @@ fn timed(cmd: &mut Command) -> Sample {
     if std::env::var_os("BENCH_VERBOSE").is_some() {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
     }
-    let rss_kib = std::fs::read_to_string(rss_file.path())
-        .unwrap()
+    // GNU time's last line: peak RSS in KiB, user and system seconds.
+    let report = std::fs::read_to_string(rss_file.path()).unwrap();
+    let fields: Vec<f64> = report
         .lines()
         .last()
-        .unwrap_or("0")
-        .trim()
-        .parse()
-        .unwrap_or(0);
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     Sample {
         secs,
-        rss_kib,
+        rss_kib: fields.first().copied().unwrap_or(0.0) as u64,
         cpu: 0.0,
+        client_cpu: fields.iter().skip(1).sum(),
     }
 }
 
@@ -401,16 +419,16 @@ fn main() {
             let cpu_before = busy_cpu();
             let sample = match *name {
                 "raw imaps" => {
-                    let t = Instant::now();
+                    let (t, own) = (Instant::now(), own_cpu());
                     let bytes = rt.block_on(raw_imap(d.ports.imaps, user));
                     assert!(bytes >= template.bytes, "raw IMAP read {bytes} bytes");
-                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0 })
+                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0, client_cpu: own_cpu() - own })
                 }
                 "raw pop3s" => {
-                    let t = Instant::now();
+                    let (t, own) = (Instant::now(), own_cpu());
                     let bytes = rt.block_on(raw_pop3(d.ports.pop3s, user, template.count));
                     assert!(bytes >= template.bytes, "raw POP3 read {bytes} bytes");
-                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0 })
+                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0, client_cpu: own_cpu() - own })
                 }
                 s if s.starts_with("mail-ingest") => {
                     let pop3 = s.contains("pop3s");
@@ -451,8 +469,8 @@ fn main() {
                 s.cpu = cpu;
                 results[si].1.push(s);
                 eprintln!(
-                    "rep {rep} {name}: {:.2}s, peak RSS {} KiB, machine CPU {cpu:.2}s",
-                    s.secs, s.rss_kib
+                    "rep {rep} {name}: {:.2}s, peak RSS {} KiB, machine CPU {cpu:.2}s, client CPU {:.2}s",
+                    s.secs, s.rss_kib, s.client_cpu
                 );
             }
         }
@@ -474,19 +492,23 @@ fn main() {
         "\n{n} messages, {:.1} MB, {reps} repetitions (medians)\n",
         template.bytes as f64 / 1e6
     );
-    println!("| client | wall s | msg/s | MB/s | peak RSS MiB | machine CPU s | x raw |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| client | wall s | msg/s | MB/s | peak RSS MiB | machine CPU s | client CPU s | x raw |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, samples) in &results {
         if samples.is_empty() {
-            println!("| {name} | not installed | | | | | |");
+            println!("| {name} | not installed | | | | | | |");
             continue;
         }
         let mut secs: Vec<f64> = samples.iter().map(|s| s.secs).collect();
         let mut rss: Vec<f64> = samples.iter().map(|s| s.rss_kib as f64).collect();
         let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu).collect();
+        let mut client_cpu: Vec<f64> = samples.iter().map(|s| s.client_cpu).collect();
         let t = median(&mut secs);
         let r = median(&mut rss);
         let c = median(&mut cpu);
+        let cc = median(&mut client_cpu);
         let base = if name.contains("pop3") {
             pop_ref
         } else {
@@ -498,7 +520,7 @@ fn main() {
             "-".into()
         };
         println!(
-            "| {name} | {t:.2} | {:.0} | {:.1} | {rss_text} | {c:.2} | {:.2} |",
+            "| {name} | {t:.2} | {:.0} | {:.1} | {rss_text} | {c:.2} | {cc:.2} | {:.2} |",
             template.count as f64 / t,
             template.bytes as f64 / 1e6 / t,
             t / base

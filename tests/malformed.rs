@@ -216,6 +216,40 @@ async fn pop3_without_uidl_works_when_deleting() {
     ingest.shutdown().await.unwrap();
 }
 
+/// Keeping copies, QUIT's answer tells nothing: the check says QUIT and ends without it.
+/// Deleting, the answer is what makes the deletes final, so the check waits for it and,
+/// when it never comes, records nothing as deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_waits_for_quit_only_when_it_deleted() {
+    let silent = Quirks {
+        silent_quit: true,
+        ..Default::default()
+    };
+    let (fake, _dir, ingest) = one_fake_account(Kind::Pop3, 3, silent.clone(), true).await;
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!((s.error.as_deref(), s.stored), (None, 3), "{s:?}");
+    ingest.shutdown().await.unwrap();
+    // The QUIT was sent before the connection closed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !fake.commands().iter().any(|c| c == "QUIT") {
+        assert!(Instant::now() < deadline, "no QUIT: {:?}", fake.commands());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (fake, _dir, ingest) = one_fake_account(Kind::Pop3, 3, silent, false).await;
+    let s = ingest.check_now("acct").await.unwrap();
+    let error = s.error.clone().unwrap_or_default();
+    assert!(error.contains("QUIT failed"), "{s:?}");
+    assert_eq!((s.stored, s.deleted), (3, 0), "{s:?}");
+    assert_eq!(
+        ingest.accounts().unwrap()[0].pending_deletes,
+        3,
+        "the deletes stay owed"
+    );
+    drop(fake);
+    ingest.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uidvalidity_change_imports_nothing_twice_and_uid_reuse_is_new_mail() {
     let (fake, _dir, ingest) = one_fake_account(Kind::Imap, 3, Quirks::default(), true).await;

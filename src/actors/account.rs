@@ -341,7 +341,7 @@ async fn note_uidvalidity(args: &AccountArgs, uidvalidity: u32) -> Result<(), Ch
     let name = args.account.name.clone();
     let before = check::blocking(&args.pipeline.store, move |s| {
         let mut previous = None;
-        s.update_account_state(&name, |st| {
+        s.update_account_state_lazily(&name, |st| {
             previous = st.uidvalidity;
             if st.uidvalidity.is_some_and(|v| v != uidvalidity) {
                 st.uidvalidity_changes += 1;

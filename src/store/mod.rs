@@ -376,12 +376,13 @@ impl Store {
             .collect()
     }
 
-    /// Remembers server keys as seen without ingesting them (`backfill = "new"`).
+    /// Remembers server keys as seen without ingesting them (`backfill = "new"`). Lazy (see
+    /// `begin_lazy`): a lost record is made again by the next check's first listing.
     pub fn mark_seen(&self, account: &str, server_keys: &[(String, u64)]) -> Result<()> {
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db_err("begin a transaction"))?;
+        if server_keys.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_lazy()?;
         {
             let mut keys = txn.open_table(BY_SERVER_KEY).map_err(db_err("open keys"))?;
             for (k, size) in server_keys {
@@ -424,16 +425,29 @@ impl Store {
         Ok(self.pending_deletes(account)?.len() as u64)
     }
 
+    /// A write transaction whose commit is not synced by itself: the next durable commit
+    /// carries it (every message commit, and the account state written after every check).
+    /// For records a crash may lose because the next check makes them again.
+    fn begin_lazy(&self) -> Result<redb::WriteTransaction> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(db_err("begin a transaction"))?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(db_err("make the transaction lazy"))?;
+        Ok(txn)
+    }
+
     /// Records that these server keys are gone from the server: no delete is owed any more,
     /// and their messages show `on_server = deleted`.
+    ///
+    /// Lazy (see `begin_lazy`): a check deletes in many small steps, and a lost record is
+    /// made again by the next check, which finds the messages gone from the server.
     pub fn mark_deleted(&self, account: &str, server_keys: &[String]) -> Result<()> {
         if server_keys.is_empty() {
             return Ok(());
         }
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(db_err("begin a transaction"))?;
+        let txn = self.begin_lazy()?;
         {
             let mut pending = txn
                 .open_table(PENDING_DELETE)
@@ -477,7 +491,7 @@ impl Store {
         read_state(&states, account)
     }
 
-    /// Changes an account's state in one transaction.
+    /// Changes an account's state in one durable transaction.
     pub fn update_account_state(
         &self,
         account: &str,
@@ -487,6 +501,26 @@ impl Store {
             .db
             .begin_write()
             .map_err(db_err("begin a transaction"))?;
+        self.change_account_state(txn, account, change)
+    }
+
+    /// Changes an account's state lazily (see `begin_lazy`): for what a check notes on its
+    /// way (UIDVALIDITY, backfill done), which the state written at its end makes durable.
+    pub fn update_account_state_lazily(
+        &self,
+        account: &str,
+        change: impl FnOnce(&mut AccountState),
+    ) -> Result<AccountState> {
+        let txn = self.begin_lazy()?;
+        self.change_account_state(txn, account, change)
+    }
+
+    fn change_account_state(
+        &self,
+        txn: redb::WriteTransaction,
+        account: &str,
+        change: impl FnOnce(&mut AccountState),
+    ) -> Result<AccountState> {
         let state = {
             let mut states = txn
                 .open_table(ACCOUNT_STATE)

@@ -135,6 +135,35 @@ fn pending_deletes_commit_with_the_message_and_clear_on_delete() {
     assert_eq!(s.record(2).unwrap().unwrap().meta.on_server, OnServer::Kept);
 }
 
+/// Lazy records (deletes done, UIDVALIDITY noted) become durable with the next durable
+/// commit, as the account state written after every check.
+#[test]
+fn lazy_records_are_kept_by_the_next_durable_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        let s = Store::open(&path).unwrap();
+        s.commit_batch(&[msg("a", "pop3:1", b"Subject: 1\r\n\r\n", true)])
+            .unwrap();
+        s.mark_deleted("a", &["pop3:1".into()]).unwrap();
+        s.update_account_state_lazily("a", |st| st.uidvalidity = Some(7))
+            .unwrap();
+        s.update_account_state("a", |st| st.last_check = Some("now".into()))
+            .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.pending_delete_count("a").unwrap(), 0);
+    assert_eq!(
+        s.record(1).unwrap().unwrap().meta.on_server,
+        OnServer::Deleted
+    );
+    let state = s.account_state("a").unwrap();
+    assert_eq!(
+        (state.uidvalidity, state.last_check.as_deref()),
+        (Some(7), Some("now"))
+    );
+}
+
 #[test]
 fn seen_keys_are_not_messages() {
     let (_d, s) = open();

@@ -34,6 +34,8 @@ pub struct Quirks {
     pub no_uidl: bool,
     /// POP3: answer PASS with this -ERR text.
     pub pass_error: Option<String>,
+    /// POP3: carry out QUIT (make DELEs final) but never answer it.
+    pub silent_quit: bool,
     /// STARTTLS/STLS: refuse, or accept and then send these bytes at once.
     pub starttls_refused: bool,
     pub starttls_inject: Option<Vec<u8>>,
@@ -274,6 +276,9 @@ async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
                             m.deleted = true;
                         }
                     }
+                }
+                if quirks.silent_quit {
+                    stall().await;
                 }
                 w.answer(b"+OK bye\r\n").await?;
                 return Ok(());

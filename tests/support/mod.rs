@@ -346,21 +346,40 @@ service auth {{
     /// unique, so a duplicate is a file seen twice while Dovecot moved it).
     pub fn remaining(&self, user: &str) -> Vec<Vec<u8>> {
         let md = self.maildir(user);
-        let mut out = Vec::new();
-        // Dovecot moves files from new/ to cur/ (never back) while a session runs: reading
-        // new/ first means a moved file is found in cur/ afterwards.
-        for sub in ["new", "cur"] {
-            for entry in std::fs::read_dir(md.join(sub)).unwrap() {
-                match std::fs::read(entry.unwrap().path()) {
+        // Dovecot moves files from new/ to cur/ and renames them in cur/ to set flags, also
+        // after a client has gone (a POP3 QUIT nobody waits for), and a directory read during
+        // a rename may miss the file. So the names are read until two reads 30 ms apart
+        // agree, and the whole read is done again when a file vanished meanwhile.
+        let names = || {
+            let mut names: Vec<_> = ["new", "cur"]
+                .iter()
+                .flat_map(|sub| std::fs::read_dir(md.join(sub)).unwrap())
+                .map(|entry| entry.unwrap().path())
+                .collect();
+            names.sort();
+            names
+        };
+        'settle: loop {
+            let mut before = names();
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                let now = names();
+                if now == before {
+                    break;
+                }
+                before = now;
+            }
+            let mut out = Vec::new();
+            for path in before {
+                match std::fs::read(path) {
                     Ok(bytes) => out.push(bytes),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue 'settle,
                     Err(e) => panic!("cannot read the test mailbox: {e}"),
                 }
             }
+            out.sort();
+            return out;
         }
-        out.sort();
-        out.dedup();
-        out
     }
 
     /// The server's log, for failure messages.
