@@ -468,8 +468,12 @@ fn main() {
             if let Some(mut s) = sample {
                 s.cpu = cpu;
                 results[si].1.push(s);
+                // The store file's size: what redb's page layout makes of the mail's bytes.
+                let store = std::fs::metadata(dir.path().join("store.redb"))
+                    .map(|m| format!(", store {:.1} MB", m.len() as f64 / 1e6))
+                    .unwrap_or_default();
                 eprintln!(
-                    "rep {rep} {name}: {:.2}s, peak RSS {} KiB, machine CPU {cpu:.2}s, client CPU {:.2}s",
+                    "rep {rep} {name}: {:.2}s, peak RSS {} KiB, machine CPU {cpu:.2}s, client CPU {:.2}s{store}",
                     s.secs, s.rss_kib, s.client_cpu
                 );
             }

@@ -4,6 +4,7 @@
 //! the server is bounded by `io_timeout` (see [`timed`]). STARTTLS happens later, in the
 //! protocol code, with [`starttls`].
 
+pub mod readahead;
 pub mod socks;
 pub mod timed;
 pub mod tls;
@@ -16,6 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::config::{AccountConfig, TlsMode};
 use crate::error::{CheckError, Stage, describe_io};
+pub use readahead::ReadAhead;
 pub use socks::{ConnectorHandle, SocksTarget};
 pub use timed::Timed;
 
@@ -90,6 +92,8 @@ async fn handshake(
     if account.skip_certificate {
         tracing::warn!(account = %account.name, "skip_certificate = true: the server's certificate is not verified");
     }
+    // rustls reads the socket 4 KiB at a time; read ahead in larger pieces below it.
+    let stream: BoxStream = Box::new(ReadAhead::new(stream));
     tokio::time::timeout(account.connect_timeout, connector.connect(name, stream))
         .await
         .map_err(|_| {
