@@ -48,16 +48,39 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+/// Starts a daemon on `n` freshly chosen ports (`spawn` gets them) and waits until it listens
+/// on all of them. A port chosen free can be taken by another test before the daemon binds
+/// it; the daemon then exits, and it is started again on other ports.
+fn spawn_listening(
+    what: &str,
+    n: usize,
+    log: &Path,
+    mut spawn: impl FnMut(&[u16]) -> Daemon,
+) -> (Daemon, Vec<u16>) {
+    for _ in 0..5 {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let mut daemon = spawn(&ports);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let exited = matches!(daemon.child.try_wait(), Ok(Some(_)));
+            if exited {
+                break;
+            }
+            if ports
+                .iter()
+                .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+            {
+                return (daemon, ports);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if !matches!(daemon.child.try_wait(), Ok(Some(_))) {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{what} did not listen on ports {ports:?} within 15 s; its log:\n{log}");
+        }
     }
     let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("{what} did not listen on port {port} within 15 s; its log:\n{log}");
+    panic!("{what} exited at start five times (ports taken?); its log:\n{log}");
 }
 
 /// A child process in its own process group, killed with its children on drop.
@@ -191,105 +214,104 @@ impl Dovecot {
         std::fs::write(root.join("users"), "").unwrap();
         std::fs::set_permissions(root.join("users"), std::fs::Permissions::from_mode(0o644))
             .unwrap();
-        let ports = Ports {
-            imap: free_port(),
-            imaps: free_port(),
-            pop3: free_port(),
-            pop3s: free_port(),
-        };
-        let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
-        let conf = format!(
-            r#"
-instance_name = mi-test-{pid}-{n}
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-protocols = imap pop3
-listen = 127.0.0.1
-ssl = yes
-ssl_cert = <{cert}
-ssl_key = <{key}
-ssl_min_protocol = TLSv1.2
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_login_user = dovenull
-default_internal_user = dovecot
-first_valid_uid = 1
-mail_location = maildir:{root}/mail/%u
-pop3_uidl_format = %08Xu%08Xv
-mailbox_idle_check_interval = 1 secs
-mail_max_userip_connections = 2000
-default_process_limit = 2000
-default_client_limit = 4000
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {root}/users
-}}
-userdb {{
-  driver = passwd-file
-  args = {root}/users
-  default_fields = uid={mail_uid} gid={mail_gid} home={root}/home/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {imap}
-  }}
-  inet_listener imaps {{
-    address = 127.0.0.1
-    port = {imaps}
-    ssl = yes
-  }}
-  process_min_avail = 1
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {pop3}
-  }}
-  inet_listener pop3s {{
-    address = 127.0.0.1
-    port = {pop3s}
-    ssl = yes
-  }}
-  process_min_avail = 1
-}}
-service anvil {{
-  chroot =
-  client_limit = 8000
-  # No auth penalty: a test's wrong password must not slow every other login from 127.0.0.1.
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service auth {{
-  client_limit = 8000
-}}
-{extra}
-"#,
-            pid = std::process::id(),
-            root = root.display(),
-            cert = certs.cert.display(),
-            key = certs.key.display(),
-            imap = ports.imap,
-            imaps = ports.imaps,
-            pop3 = ports.pop3,
-            pop3s = ports.pop3s,
-        );
-        let conf_path = root.join("dovecot.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let daemon = Daemon::spawn(
-            Command::new(dovecot)
-                .arg("-F")
-                .arg("-c")
-                .arg(&conf_path)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
         let log = root.join("dovecot.log");
-        for p in [ports.imap, ports.imaps, ports.pop3, ports.pop3s] {
-            wait_for_port(p, "dovecot", &log);
-        }
+        let (daemon, ports) = spawn_listening("dovecot", 4, &log, |ports| {
+            let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
+            let conf = format!(
+                r#"
+    instance_name = mi-test-{pid}-{n}
+    base_dir = {root}/run
+    state_dir = {root}/state
+    log_path = {root}/dovecot.log
+    protocols = imap pop3
+    listen = 127.0.0.1
+    ssl = yes
+    ssl_cert = <{cert}
+    ssl_key = <{key}
+    ssl_min_protocol = TLSv1.2
+    disable_plaintext_auth = no
+    auth_mechanisms = plain login
+    default_login_user = dovenull
+    default_internal_user = dovecot
+    first_valid_uid = 1
+    mail_location = maildir:{root}/mail/%u
+    pop3_uidl_format = %08Xu%08Xv
+    mailbox_idle_check_interval = 1 secs
+    mail_max_userip_connections = 2000
+    default_process_limit = 2000
+    default_client_limit = 4000
+    passdb {{
+      driver = passwd-file
+      args = scheme=PLAIN {root}/users
+    }}
+    userdb {{
+      driver = passwd-file
+      args = {root}/users
+      default_fields = uid={mail_uid} gid={mail_gid} home={root}/home/%u
+    }}
+    service imap-login {{
+      inet_listener imap {{
+        address = 127.0.0.1
+        port = {imap}
+      }}
+      inet_listener imaps {{
+        address = 127.0.0.1
+        port = {imaps}
+        ssl = yes
+      }}
+      process_min_avail = 1
+    }}
+    service pop3-login {{
+      inet_listener pop3 {{
+        address = 127.0.0.1
+        port = {pop3}
+      }}
+      inet_listener pop3s {{
+        address = 127.0.0.1
+        port = {pop3s}
+        ssl = yes
+      }}
+      process_min_avail = 1
+    }}
+    service anvil {{
+      chroot =
+      client_limit = 8000
+      # No auth penalty: a test's wrong password must not slow every other login from 127.0.0.1.
+      unix_listener anvil-auth-penalty {{
+        mode = 0
+      }}
+    }}
+    service auth {{
+      client_limit = 8000
+    }}
+    {extra}
+    "#,
+                pid = std::process::id(),
+                root = root.display(),
+                cert = certs.cert.display(),
+                key = certs.key.display(),
+                imap = ports[0],
+                imaps = ports[1],
+                pop3 = ports[2],
+                pop3s = ports[3],
+            );
+            let conf_path = root.join("dovecot.conf");
+            std::fs::write(&conf_path, conf).unwrap();
+            Daemon::spawn(
+                Command::new(&dovecot)
+                    .arg("-F")
+                    .arg("-c")
+                    .arg(&conf_path)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            )
+        });
+        let ports = Ports {
+            imap: ports[0],
+            imaps: ports[1],
+            pop3: ports[2],
+            pop3s: ports[3],
+        };
         Dovecot {
             dir,
             ports,
@@ -403,24 +425,26 @@ impl Socks {
         let danted = require("danted");
         let dir = tempfile::tempdir().unwrap();
         open_dir(dir.path());
-        let port = free_port();
         let log = dir.path().join("danted.log");
-        let conf = format!(
-            "logoutput: {log}\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\nsocksmethod: none\nclientmethod: none\nuser.privileged: root\nuser.unprivileged: nobody\nclient pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\nsocks pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\n",
-            log = log.display()
-        );
-        let conf_path = dir.path().join("danted.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let daemon = Daemon::spawn(
-            Command::new(danted)
-                .arg("-f")
-                .arg(&conf_path)
-                .arg("-p")
-                .arg(dir.path().join("danted.pid"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        wait_for_port(port, "danted", &log);
+        let (daemon, ports) = spawn_listening("danted", 1, &log, |ports| {
+            let conf = format!(
+                "logoutput: {log}\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\nsocksmethod: none\nclientmethod: none\nuser.privileged: root\nuser.unprivileged: nobody\nclient pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\nsocks pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\n",
+                log = log.display(),
+                port = ports[0]
+            );
+            let conf_path = dir.path().join("danted.conf");
+            std::fs::write(&conf_path, conf).unwrap();
+            Daemon::spawn(
+                Command::new(&danted)
+                    .arg("-f")
+                    .arg(&conf_path)
+                    .arg("-p")
+                    .arg(dir.path().join("danted.pid"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            )
+        });
+        let port = ports[0];
         Socks {
             port,
             auth: None,
@@ -433,25 +457,26 @@ impl Socks {
     pub fn microsocks(user: &str, password: &str) -> Socks {
         let bin = require("microsocks");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let log = dir.path().join("microsocks.log");
-        let logf = std::fs::File::create(&log).unwrap();
-        let daemon = Daemon::spawn(
-            Command::new(bin)
-                .args([
-                    "-i",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-u",
-                    user,
-                    "-P",
-                    password,
-                ])
-                .stdout(Stdio::null())
-                .stderr(logf),
-        );
-        wait_for_port(port, "microsocks", &log);
+        let (daemon, ports) = spawn_listening("microsocks", 1, &log, |ports| {
+            let logf = std::fs::File::create(&log).unwrap();
+            Daemon::spawn(
+                Command::new(&bin)
+                    .args([
+                        "-i",
+                        "127.0.0.1",
+                        "-p",
+                        &ports[0].to_string(),
+                        "-u",
+                        user,
+                        "-P",
+                        password,
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(logf),
+            )
+        });
+        let port = ports[0];
         Socks {
             port,
             auth: Some((user.into(), password.into())),
