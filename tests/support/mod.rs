@@ -219,73 +219,73 @@ impl Dovecot {
             let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
             let conf = format!(
                 r#"
-    instance_name = mi-test-{pid}-{n}
-    base_dir = {root}/run
-    state_dir = {root}/state
-    log_path = {root}/dovecot.log
-    protocols = imap pop3
-    listen = 127.0.0.1
+instance_name = mi-test-{pid}-{n}
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap pop3
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = dovenull
+default_internal_user = dovecot
+first_valid_uid = 1
+mail_location = maildir:{root}/mail/%u
+pop3_uidl_format = %08Xu%08Xv
+mailbox_idle_check_interval = 1 secs
+mail_max_userip_connections = 2000
+default_process_limit = 2000
+default_client_limit = 4000
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {root}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = {root}/users
+  default_fields = uid={mail_uid} gid={mail_gid} home={root}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps}
     ssl = yes
-    ssl_cert = <{cert}
-    ssl_key = <{key}
-    ssl_min_protocol = TLSv1.2
-    disable_plaintext_auth = no
-    auth_mechanisms = plain login
-    default_login_user = dovenull
-    default_internal_user = dovecot
-    first_valid_uid = 1
-    mail_location = maildir:{root}/mail/%u
-    pop3_uidl_format = %08Xu%08Xv
-    mailbox_idle_check_interval = 1 secs
-    mail_max_userip_connections = 2000
-    default_process_limit = 2000
-    default_client_limit = 4000
-    passdb {{
-      driver = passwd-file
-      args = scheme=PLAIN {root}/users
-    }}
-    userdb {{
-      driver = passwd-file
-      args = {root}/users
-      default_fields = uid={mail_uid} gid={mail_gid} home={root}/home/%u
-    }}
-    service imap-login {{
-      inet_listener imap {{
-        address = 127.0.0.1
-        port = {imap}
-      }}
-      inet_listener imaps {{
-        address = 127.0.0.1
-        port = {imaps}
-        ssl = yes
-      }}
-      process_min_avail = 1
-    }}
-    service pop3-login {{
-      inet_listener pop3 {{
-        address = 127.0.0.1
-        port = {pop3}
-      }}
-      inet_listener pop3s {{
-        address = 127.0.0.1
-        port = {pop3s}
-        ssl = yes
-      }}
-      process_min_avail = 1
-    }}
-    service anvil {{
-      chroot =
-      client_limit = 8000
-      # No auth penalty: a test's wrong password must not slow every other login from 127.0.0.1.
-      unix_listener anvil-auth-penalty {{
-        mode = 0
-      }}
-    }}
-    service auth {{
-      client_limit = 8000
-    }}
-    {extra}
-    "#,
+  }}
+  process_min_avail = 1
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3}
+  }}
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {pop3s}
+    ssl = yes
+  }}
+  process_min_avail = 1
+}}
+service anvil {{
+  chroot =
+  client_limit = 8000
+  # No auth penalty: a test's wrong password must not slow every other login from 127.0.0.1.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service auth {{
+  client_limit = 8000
+}}
+{extra}
+"#,
                 pid = std::process::id(),
                 root = root.display(),
                 cert = certs.cert.display(),
