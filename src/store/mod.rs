@@ -501,7 +501,7 @@ impl Store {
             .db
             .begin_write()
             .map_err(db_err("begin a transaction"))?;
-        self.change_account_state(txn, account, change)
+        change_state(txn, account, change)
     }
 
     /// Changes an account's state lazily (see `begin_lazy`): for what a check notes on its
@@ -512,29 +512,7 @@ impl Store {
         change: impl FnOnce(&mut AccountState),
     ) -> Result<AccountState> {
         let txn = self.begin_lazy()?;
-        self.change_account_state(txn, account, change)
-    }
-
-    fn change_account_state(
-        &self,
-        txn: redb::WriteTransaction,
-        account: &str,
-        change: impl FnOnce(&mut AccountState),
-    ) -> Result<AccountState> {
-        let state = {
-            let mut states = txn
-                .open_table(ACCOUNT_STATE)
-                .map_err(db_err("open account state"))?;
-            let mut state = read_state(&states, account)?;
-            change(&mut state);
-            let json = serde_json::to_vec(&state).expect("state serializes");
-            states
-                .insert(account, json.as_slice())
-                .map_err(db_err("write account state"))?;
-            state
-        };
-        txn.commit().map_err(db_err("commit account state"))?;
-        Ok(state)
+        change_state(txn, account, change)
     }
 
     /// An account's messages, newest first, with ids below `before` when given.
@@ -668,6 +646,28 @@ fn get_record(
         Some(v) => Ok(Some(decode(id, v.value())?)),
         None => Ok(None),
     }
+}
+
+/// Reads an account's state, applies `change`, writes it back and commits `txn`.
+fn change_state(
+    txn: redb::WriteTransaction,
+    account: &str,
+    change: impl FnOnce(&mut AccountState),
+) -> Result<AccountState> {
+    let state = {
+        let mut states = txn
+            .open_table(ACCOUNT_STATE)
+            .map_err(db_err("open account state"))?;
+        let mut state = read_state(&states, account)?;
+        change(&mut state);
+        let json = serde_json::to_vec(&state).expect("state serializes");
+        states
+            .insert(account, json.as_slice())
+            .map_err(db_err("write account state"))?;
+        state
+    };
+    txn.commit().map_err(db_err("commit account state"))?;
+    Ok(state)
 }
 
 fn read_state(
