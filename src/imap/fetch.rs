@@ -1,4 +1,4 @@
-//! The bulk download: `UID FETCH set (UID RFC822.SIZE BODY.PEEK[])` with its answers read by
+//! The bulk download: `UID FETCH set (UID BODY.PEEK[])` with its answers read by
 //! a small streaming parser instead of async-imap's general one, which re-allocates and
 //! zeroes its buffer for every response. Each message literal is read straight into one
 //! buffer of its announced size. Anything this parser does not understand is an error, so
@@ -39,7 +39,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
     ) -> Result<Self, CheckError> {
         stream
             .write_all(
-                format!("{tag} UID FETCH {set} (UID RFC822.SIZE BODY.PEEK[])\r\n").as_bytes(),
+                // No RFC822.SIZE: the listing gave the sizes, and the literal says how long
+                // each body is.
+                format!("{tag} UID FETCH {set} (UID BODY.PEEK[])\r\n").as_bytes(),
             )
             .await
             .map_err(io_fail)?;
@@ -233,7 +235,7 @@ mod tests {
             got,
             [(7, Some(b"ab)\r\n".to_vec())), (9, Some(b"xyz".to_vec()))]
         );
-        assert_eq!(sent, b"F1 UID FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[])\r\n");
+        assert_eq!(sent, b"F1 UID FETCH 1:3 (UID BODY.PEEK[])\r\n");
     }
 
     #[tokio::test]
