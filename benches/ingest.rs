@@ -497,12 +497,12 @@ fn main() {
         template.bytes as f64 / 1e6
     );
     println!(
-        "| client | wall s | msg/s | MB/s | peak RSS MiB | machine CPU s | client CPU s | x raw |"
+        "| client | wall s | wall s range | msg/s | MB/s | peak RSS MiB | machine CPU s | client CPU s | x raw |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, samples) in &results {
         if samples.is_empty() {
-            println!("| {name} | not installed | | | | | | |");
+            println!("| {name} | not installed | | | | | | | |");
             continue;
         }
         let mut secs: Vec<f64> = samples.iter().map(|s| s.secs).collect();
@@ -510,6 +510,8 @@ fn main() {
         let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu).collect();
         let mut client_cpu: Vec<f64> = samples.iter().map(|s| s.client_cpu).collect();
         let t = median(&mut secs);
+        // Sorted by `median`: the spread shows how much this shared machine moved.
+        let range = format!("{:.2}-{:.2}", secs[0], secs[secs.len() - 1]);
         let r = median(&mut rss);
         let c = median(&mut cpu);
         let cc = median(&mut client_cpu);
@@ -524,7 +526,7 @@ fn main() {
             "-".into()
         };
         println!(
-            "| {name} | {t:.2} | {:.0} | {:.1} | {rss_text} | {c:.2} | {cc:.2} | {:.2} |",
+            "| {name} | {t:.2} | {range} | {:.0} | {:.1} | {rss_text} | {c:.2} | {cc:.2} | {:.2} |",
             template.count as f64 / t,
             template.bytes as f64 / 1e6 / t,
             t / base
