@@ -284,8 +284,9 @@ fn busy_cpu() -> f64 {
     busy / 100.0
 }
 
-/// Runs a command under /usr/bin/time and returns wall time and peak RSS.
-fn timed(cmd: &mut Command) -> Sample {
+/// Runs a command under /usr/bin/time and returns wall time and peak RSS, or its output
+/// when it failed.
+fn timed(cmd: &mut Command) -> Result<Sample, String> {
     let rss_file = tempfile::NamedTempFile::new().unwrap();
     let mut wrapped = Command::new("/usr/bin/time");
     wrapped
@@ -307,13 +308,14 @@ fn timed(cmd: &mut Command) -> Sample {
     let started = Instant::now();
     let out = wrapped.output().unwrap();
     let secs = started.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}{}",
-        cmd,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        return Err(format!(
+            "{:?} failed: {}{}",
+            cmd,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     if std::env::var_os("BENCH_VERBOSE").is_some() {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
     }
@@ -326,12 +328,12 @@ fn timed(cmd: &mut Command) -> Sample {
         .split_whitespace()
         .filter_map(|f| f.parse().ok())
         .collect();
-    Sample {
+    Ok(Sample {
         secs,
         rss_kib: fields.first().copied().unwrap_or(0.0) as u64,
         cpu: 0.0,
         client_cpu: fields.iter().skip(1).sum(),
-    }
+    })
 }
 
 fn ingest_config(
@@ -409,6 +411,7 @@ fn main() {
         .iter()
         .map(|s| (s.to_string(), Vec::new()))
         .collect();
+    let mut failures = vec![0usize; scenarios.len()];
     let mut user_i = 0;
     for rep in 0..reps {
         for (si, name) in scenarios.iter().enumerate() {
@@ -422,23 +425,24 @@ fn main() {
                     let (t, own) = (Instant::now(), own_cpu());
                     let bytes = rt.block_on(raw_imap(d.ports.imaps, user));
                     assert!(bytes >= template.bytes, "raw IMAP read {bytes} bytes");
-                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0, client_cpu: own_cpu() - own })
+                    Some(Ok(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0, client_cpu: own_cpu() - own }))
                 }
                 "raw pop3s" => {
                     let (t, own) = (Instant::now(), own_cpu());
                     let bytes = rt.block_on(raw_pop3(d.ports.pop3s, user, template.count));
                     assert!(bytes >= template.bytes, "raw POP3 read {bytes} bytes");
-                    Some(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0, client_cpu: own_cpu() - own })
+                    Some(Ok(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0, client_cpu: own_cpu() - own }))
                 }
                 s if s.starts_with("mail-ingest") => {
                     let pop3 = s.contains("pop3s");
                     let keep = s.contains("keep");
                     let socks = s.contains("socks5").then_some(dante.port);
                     let cfg = ingest_config(dir.path(), &d, user, pop3, keep, socks);
-                    let sample = timed(Command::new(&binary).arg("-c").arg(&cfg).args(["check", "bench"]).env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into())));
+                    // mail-ingest failing is a finding; the other clients' failures are counted.
+                    let sample = timed(Command::new(&binary).arg("-c").arg(&cfg).args(["check", "bench"]).env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))).unwrap_or_else(|e| panic!("{e}"));
                     let left = d.remaining(user).len();
                     assert_eq!(left, if keep { template.count } else { 0 }, "{s}: messages left on the server");
-                    Some(sample)
+                    Some(Ok(sample))
                 }
                 "fetchmail imaps" | "fetchmail pop3s" => which("fetchmail").map(|bin| {
                     let pop3 = name.contains("pop3");
@@ -465,6 +469,17 @@ fn main() {
                 _ => None,
             };
             let cpu = busy_cpu() - cpu_before;
+            let sample = match sample {
+                Some(Err(e)) => {
+                    failures[si] += 1;
+                    eprintln!(
+                        "rep {rep} {name}: failed, left out: {}",
+                        e.lines().last().unwrap_or("")
+                    );
+                    None
+                }
+                other => other.and_then(Result::ok),
+            };
             if let Some(mut s) = sample {
                 s.cpu = cpu;
                 results[si].1.push(s);
@@ -500,11 +515,21 @@ fn main() {
         "| client | wall s | wall s range | msg/s | MB/s | peak RSS MiB | machine CPU s | client CPU s | x raw |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, samples) in &results {
+    for ((name, samples), failed) in results.iter().zip(&failures) {
         if samples.is_empty() {
-            println!("| {name} | not installed | | | | | | | |");
+            let why = if *failed > 0 {
+                "failed"
+            } else {
+                "not installed"
+            };
+            println!("| {name} | {why} | | | | | | | |");
             continue;
         }
+        let name = if *failed > 0 {
+            format!("{name} ({failed} of {reps} runs failed)")
+        } else {
+            name.clone()
+        };
         let mut secs: Vec<f64> = samples.iter().map(|s| s.secs).collect();
         let mut rss: Vec<f64> = samples.iter().map(|s| s.rss_kib as f64).collect();
         let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu).collect();
