@@ -397,7 +397,14 @@ fn main() {
         "mpop pop3s",
     ]
     .into_iter()
-    .filter(|s| only.is_empty() || only.split(',').any(|o| s.contains(o)))
+    // BENCH_ONLY: comma-separated parts of scenario names; `=name` matches one name exactly.
+    .filter(|s| {
+        only.is_empty()
+            || only.split(',').any(|o| match o.strip_prefix('=') {
+                Some(exact) => *s == exact,
+                None => s.contains(o),
+            })
+    })
     .collect();
     let users: Vec<String> = (0..scenarios.len() * reps)
         .map(|i| format!("bench{i}"))
