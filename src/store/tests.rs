@@ -18,6 +18,21 @@ fn open() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// A store holding one message (account `a`, key `pop3:1`, delete owed), changed by
+/// `before`, closed and opened again: what survives a restart.
+fn one_message_then_reopen(before: impl FnOnce(&Store)) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        let s = Store::open(&path).unwrap();
+        s.commit_batch(&[msg("a", "pop3:1", b"Subject: 1\r\n\r\n", true)])
+            .unwrap();
+        before(&s);
+    }
+    let s = Store::open(&path).unwrap();
+    (dir, s)
+}
+
 #[test]
 fn stores_exact_bytes_with_increasing_ids() {
     let (_d, s) = open();
@@ -139,19 +154,13 @@ fn pending_deletes_commit_with_the_message_and_clear_on_delete() {
 /// commit, as the account state written after every check.
 #[test]
 fn lazy_records_are_kept_by_the_next_durable_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.redb");
-    {
-        let s = Store::open(&path).unwrap();
-        s.commit_batch(&[msg("a", "pop3:1", b"Subject: 1\r\n\r\n", true)])
-            .unwrap();
+    let (_d, s) = one_message_then_reopen(|s| {
         s.mark_deleted("a", &["pop3:1".into()]).unwrap();
         s.update_account_state_lazily("a", |st| st.uidvalidity = Some(7))
             .unwrap();
         s.update_account_state("a", |st| st.last_check = Some("now".into()))
             .unwrap();
-    }
-    let s = Store::open(&path).unwrap();
+    });
     assert_eq!(s.pending_delete_count("a").unwrap(), 0);
     assert_eq!(
         s.record(1).unwrap().unwrap().meta.on_server,
@@ -194,16 +203,10 @@ fn second_open_is_refused_clearly_and_file_is_private() {
 
 #[test]
 fn data_survives_reopen_and_cursors_only_move_forward() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.redb");
-    {
-        let s = Store::open(&path).unwrap();
-        s.commit_batch(&[msg("a", "pop3:1", b"Subject: 1\r\n\r\n", true)])
-            .unwrap();
+    let (_d, s) = one_message_then_reopen(|s| {
         assert_eq!(s.set_cursor("n", 5).unwrap(), 5);
         assert_eq!(s.set_cursor("n", 3).unwrap(), 5);
-    }
-    let s = Store::open(&path).unwrap();
+    });
     assert_eq!(s.pending_deletes("a").unwrap().len(), 1);
     assert_eq!(s.cursor("n").unwrap(), 5);
     assert_eq!(s.cursor("other").unwrap(), 0);
