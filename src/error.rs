@@ -1,4 +1,5 @@
-//! The error of a check: what failed, at which stage, in words an operator can act on.
+//! The error of a check: what failed, at which stage, in words an operator can act on; and
+//! [`chain`], which writes any error with its causes for people.
 //!
 //! The stage is what callers branch on (metrics label, slow retry after an authentication
 //! failure); the message is for people. Messages never carry a secret.
@@ -65,6 +66,22 @@ impl fmt::Display for CheckError {
 }
 
 impl std::error::Error for CheckError {}
+
+/// An error with its causes, for people: each cause after a colon, as
+/// `cannot open store `x`: Permission denied (os error 13)`.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
 
 /// Shorthand for building a [`CheckError`] from any displayable cause.
 pub fn fail(stage: Stage, what: impl fmt::Display) -> impl FnOnce(std::io::Error) -> CheckError {

@@ -1,7 +1,6 @@
 //! The embedding API: start the pipeline, check on demand, read the reports, follow stored
-//! messages through a durable feed, reload, shut down.
+//! messages through a durable [`Feed`], reload, shut down.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -10,12 +9,14 @@ use tokio::sync::Notify;
 
 use crate::actors::CallResultExt;
 use crate::actors::account::AccountMsg;
+use crate::actors::registry::Registry;
 use crate::actors::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
+use crate::actors::wiring::MailWiring;
 use crate::config::{Config, ConfigError};
+use crate::feed::Feed;
 use crate::model::{AccountReport, CheckSummary, MessageDetail, MessageMeta};
-use crate::registry::Registry;
 use crate::report;
-use crate::store::{Store, StoreError, StoredRecord};
+use crate::store::{Store, StoreError};
 
 /// Why an operation of [`MailIngest`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,8 +88,7 @@ impl MailIngest {
         let committed = Arc::new(Notify::new());
         let args = SupervisorArgs {
             config: config.clone(),
-            store: store.clone(),
-            committed: committed.clone(),
+            wiring: Arc::new(MailWiring::new(store.clone(), committed.clone())),
             registry: registry.clone(),
             automatic: options.automatic_checks,
         };
@@ -150,8 +150,7 @@ impl MailIngest {
             return Err(IngestError::Disabled(account.into()));
         }
         self.registry
-            .get(account)
-            .and_then(|l| l.actor)
+            .actor(account)
             .ok_or_else(|| IngestError::NotRunning(account.into()))
     }
 
@@ -233,14 +232,7 @@ impl MailIngest {
 
     /// A durable feed of stored messages for subscriber `name`, resuming after its last ack.
     pub fn subscribe(&self, name: &str) -> Result<Feed, IngestError> {
-        let position = self.store.cursor(name)?;
-        Ok(Feed {
-            name: name.into(),
-            store: self.store.clone(),
-            committed: self.committed.clone(),
-            position,
-            buffer: VecDeque::new(),
-        })
+        Ok(Feed::new(name, self.store.clone(), self.committed.clone())?)
     }
 
     /// Stops every actor: running checks end, owed deletes stay recorded for the next start.
@@ -262,82 +254,4 @@ impl MailIngest {
         }
         Ok(())
     }
-}
-
-/// One stored message as a feed delivers it.
-#[derive(Clone, Debug)]
-pub struct FeedMessage {
-    /// The store id: [`Feed::ack`] takes it.
-    pub id: u64,
-    /// The metadata the Inbox report shows.
-    pub meta: MessageMeta,
-    /// Addressees from `To:`.
-    pub to: Vec<String>,
-    /// Addressees from `Cc:`.
-    pub cc: Vec<String>,
-    /// The exact bytes as downloaded.
-    pub raw: Vec<u8>,
-}
-
-impl FeedMessage {
-    /// The readable text of the message.
-    pub fn text(&self) -> String {
-        crate::parse::text_of(&self.raw)
-    }
-}
-
-/// Stored messages in store order, at least once, from a durable cursor.
-pub struct Feed {
-    name: String,
-    store: Arc<Store>,
-    committed: Arc<Notify>,
-    /// The last id handed out.
-    position: u64,
-    buffer: VecDeque<FeedMessage>,
-}
-
-impl Feed {
-    /// The next stored message, waiting for one to arrive; `None` only if the store fails.
-    pub async fn next(&mut self) -> Option<FeedMessage> {
-        loop {
-            if let Some(m) = self.buffer.pop_front() {
-                self.position = m.id;
-                return Some(m);
-            }
-            let notified = self.committed.notified();
-            let (store, after) = (self.store.clone(), self.position);
-            let page = tokio::task::spawn_blocking(move || load_page(&store, after))
-                .await
-                .ok()?
-                .ok()?;
-            if page.is_empty() {
-                // Wake on the next commit; the timeout covers a commit between read and wait.
-                let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
-            }
-            self.buffer.extend(page);
-        }
-    }
-
-    /// Acknowledges everything up to and including `id` (cumulative, durable).
-    pub fn ack(&mut self, id: u64) -> Result<(), IngestError> {
-        self.store.set_cursor(&self.name, id)?;
-        Ok(())
-    }
-}
-
-fn load_page(store: &Store, after: u64) -> Result<Vec<FeedMessage>, StoreError> {
-    let records: Vec<StoredRecord> = store.messages_after(after, 64)?;
-    records
-        .into_iter()
-        .map(|r| {
-            let raw = store.raw(r.meta.id)?.unwrap_or_default();
-            Ok(FeedMessage {
-                id: r.meta.id,
-                meta: r.meta,
-                to: r.to,
-                cc: r.cc,
-                raw,
-            })
-        })
-        .collect()
 }

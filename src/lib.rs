@@ -60,6 +60,7 @@ pub mod backoff;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod feed;
 pub mod http;
 pub mod imap;
 pub mod ingest;
@@ -70,10 +71,16 @@ pub mod net;
 pub mod parse;
 pub mod pop3;
 pub mod progress;
-pub mod registry;
+pub mod protocol;
 pub mod report;
 pub mod secret;
+pub mod server;
 pub mod store;
+pub mod text;
+
+#[cfg(test)]
+mod testing;
 
 pub use config::Config;
-pub use ingest::{Feed, FeedMessage, IngestError, MailIngest, Options};
+pub use feed::{Feed, FeedMessage};
+pub use ingest::{IngestError, MailIngest, Options};

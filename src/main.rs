@@ -12,10 +12,10 @@ fn main() -> ExitCode {
 }
 
 /// glibc gives every thread that frees memory an arena of its own and keeps what it frees
-/// there; a large backfill's peak memory then grew with the mailbox (86 MiB at 50,000
-/// messages against 57 MiB at 5,000). Two arenas keep it flat (61-67 MiB measured). The
-/// setting is read only at process start, so the process starts itself once more with it,
-/// unless the operator chose their own `GLIBC_TUNABLES`.
+/// there; a large backfill's peak memory then grows with the mailbox. Two arenas keep it
+/// flat (the README's performance section has the figures). The setting is read only at
+/// process start, so the process starts itself once more with it, unless the operator
+/// chose their own `GLIBC_TUNABLES`.
 fn bounded_malloc_arenas() {
     const MARK: &str = "MAIL_INGEST_MALLOC_TUNED";
     if std::env::var_os("GLIBC_TUNABLES").is_some() || std::env::var_os(MARK).is_some() {

@@ -1,5 +1,5 @@
-//! The shapes that leave the crate: stored message metadata, the Accounts and Inbox report
-//! rows, and check summaries. Their JSON is the API's (DESIGN.md), so the CLI's
+//! The shapes that leave the crate: a message's summary and stored metadata, the Accounts
+//! and Inbox report rows, and check summaries. Their JSON is the API's (DESIGN.md), so the CLI's
 //! `--format json` prints exactly what `/api/...` returns.
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,53 @@ pub struct MessageMeta {
     pub parsed: bool,
     /// Where it stands on the server.
     pub on_server: OnServer,
+}
+
+/// What the reports need from a message's headers and structure.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// `Date:` in RFC 3339 UTC.
+    pub date: Option<String>,
+    /// The first `From:` address.
+    pub from: Option<String>,
+    /// Addressees from `To:`.
+    pub to: Vec<String>,
+    /// Addressees from `Cc:`.
+    pub cc: Vec<String>,
+    /// The decoded subject.
+    pub subject: Option<String>,
+    /// Number of attachments.
+    pub attachments: u32,
+    /// The Message-ID.
+    pub message_id: Option<String>,
+    /// False when the message has no parseable header.
+    pub parsed: bool,
+}
+
+impl Summary {
+    /// The metadata record for a message stored under `id`.
+    pub fn to_meta(
+        &self,
+        id: u64,
+        account: &str,
+        received_at: &str,
+        size: u64,
+        on_server: OnServer,
+    ) -> MessageMeta {
+        MessageMeta {
+            id,
+            account: account.to_string(),
+            received_at: received_at.to_string(),
+            date: self.date.clone(),
+            from: self.from.clone(),
+            subject: self.subject.clone(),
+            size,
+            attachments: self.attachments,
+            message_id: self.message_id.clone(),
+            parsed: self.parsed,
+            on_server,
+        }
+    }
 }
 
 /// One message with its addressees and text: `/api/messages/{id}` and `show ID`.

@@ -6,28 +6,7 @@
 
 use mail_parser::{Address, MessageParser};
 
-use crate::model::{MessageMeta, OnServer};
-
-/// What the reports need from a message's headers and structure.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// `Date:` in RFC 3339 UTC.
-    pub date: Option<String>,
-    /// The first `From:` address.
-    pub from: Option<String>,
-    /// Addressees from `To:`.
-    pub to: Vec<String>,
-    /// Addressees from `Cc:`.
-    pub cc: Vec<String>,
-    /// The decoded subject.
-    pub subject: Option<String>,
-    /// Number of attachments.
-    pub attachments: u32,
-    /// The Message-ID.
-    pub message_id: Option<String>,
-    /// False when the message has no parseable header.
-    pub parsed: bool,
-}
+pub use crate::model::Summary;
 
 /// Longest header value kept in a summary; the raw bytes keep everything.
 const MAX_FIELD: usize = 998;
@@ -36,30 +15,6 @@ impl Summary {
     /// Parses `raw`; never panics and never fails.
     pub fn of(raw: &[u8]) -> Summary {
         std::panic::catch_unwind(|| summarize(raw)).unwrap_or_default()
-    }
-
-    /// The metadata record for a message stored under `id`.
-    pub fn to_meta(
-        &self,
-        id: u64,
-        account: &str,
-        received_at: &str,
-        size: u64,
-        on_server: OnServer,
-    ) -> MessageMeta {
-        MessageMeta {
-            id,
-            account: account.to_string(),
-            received_at: received_at.to_string(),
-            date: self.date.clone(),
-            from: self.from.clone(),
-            subject: self.subject.clone(),
-            size,
-            attachments: self.attachments,
-            message_id: self.message_id.clone(),
-            parsed: self.parsed,
-            on_server,
-        }
     }
 }
 
@@ -78,9 +33,9 @@ fn summarize(raw: &[u8]) -> Summary {
         from: msg.from().and_then(|a| addresses(a).into_iter().next()),
         to: msg.to().map(addresses).unwrap_or_default(),
         cc: msg.cc().map(addresses).unwrap_or_default(),
-        subject: msg.subject().map(clip),
+        subject: msg.subject().map(field),
         attachments: crate::mime::count_attachments(raw),
-        message_id: msg.message_id().map(clip),
+        message_id: msg.message_id().map(field),
         parsed: true,
     }
 }
@@ -103,24 +58,17 @@ fn addresses(a: &Address) -> Vec<String> {
     a.iter()
         .take(100)
         .map(|addr| match (&addr.name, &addr.address) {
-            (Some(n), Some(e)) => clip(&format!("{n} <{e}>")),
-            (None, Some(e)) => clip(e),
-            (Some(n), None) => clip(n),
+            (Some(n), Some(e)) => field(&format!("{n} <{e}>")),
+            (None, Some(e)) => field(e),
+            (Some(n), None) => field(n),
             (None, None) => String::new(),
         })
         .filter(|s| !s.is_empty())
         .collect()
 }
 
-fn clip(s: &str) -> String {
-    if s.len() <= MAX_FIELD {
-        return s.to_string();
-    }
-    let mut end = MAX_FIELD;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
+fn field(s: &str) -> String {
+    crate::text::truncate_bytes(s, MAX_FIELD)
 }
 
 /// The readable text of a message: its first text body part (HTML converted), or the raw

@@ -1,6 +1,7 @@
 //! Progress of a running check: the backlog it found and how much of it has been
-//! downloaded, shared lock-free between the check, the CLI's progress bars and the daemon's
-//! progress log lines.
+//! downloaded, shared between the check, the CLI's progress bars and the daemon's progress
+//! log lines. The counters are atomics (a download advances them per message without a
+//! lock); only the start time sits behind a mutex, taken once per check and per snapshot.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

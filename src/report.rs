@@ -2,10 +2,11 @@
 //! HTTP or the CLI reads the store itself: config plus stored state plus (when running)
 //! live state.
 
+use crate::actors::registry::Registry;
 use crate::config::Config;
 use crate::model::{AccountReport, AccountRunState, MessageDetail, MessageMeta};
-use crate::registry::Registry;
 use crate::store::{Store, StoreError};
+use crate::text::cell;
 
 /// Default and largest page of the Inbox report.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -43,7 +44,7 @@ pub fn account(
         Some(s) => s.pending_delete_count(name)?,
         None => 0,
     };
-    let live = live.and_then(|r| r.get(name));
+    let live = live.and_then(|r| r.live(name));
     let state = match (&live, a.enabled) {
         (_, false) => AccountRunState::Disabled,
         (Some(l), _) => l.state,
@@ -135,8 +136,8 @@ pub fn inbox_table(rows: &[MessageMeta]) -> String {
         t.row(vec![
             m.id.to_string(),
             m.date.clone().unwrap_or_else(|| "-".into()),
-            clip(m.from.as_deref().unwrap_or("-"), 32),
-            clip(
+            cell(m.from.as_deref().unwrap_or("-"), 32),
+            cell(
                 m.subject.as_deref().unwrap_or(if m.parsed {
                     "(no subject)"
                 } else {
@@ -187,15 +188,6 @@ pub fn message_text(m: &MessageDetail) -> String {
         s.push('\n');
     }
     s
-}
-
-fn clip(s: &str, n: usize) -> String {
-    let s: String = s.chars().filter(|c| !c.is_control()).collect();
-    if s.chars().count() <= n {
-        s
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
 }
 
 /// A plain text table with aligned columns.

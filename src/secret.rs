@@ -53,7 +53,7 @@ pub enum SecretError {
     #[error("environment variable `{0}` is not set (export it, or use {{ file = \"...\" }})")]
     EnvUnset(String),
     /// The password file could not be read.
-    #[error("cannot read password file `{path}`: {1}", path = .0.display())]
+    #[error("cannot read password file `{path}`", path = .0.display())]
     File(PathBuf, #[source] std::io::Error),
 }
 

@@ -6,13 +6,21 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
-use mail_ingest::check::Session;
+use mail_ingest::config::Login;
 use mail_ingest::config::{Protocol, TlsMode};
 use mail_ingest::imap::ImapSession;
 use mail_ingest::net::ConnectorHandle;
 use mail_ingest::pop3::Pop3Session;
+use mail_ingest::protocol::Session;
 use mail_ingest::secret::Secret;
 use support::{Dovecot, Socks, config::account, corpus};
+
+fn login(user: &str, password: &str) -> Login {
+    Login {
+        username: user.into(),
+        password: Secret::new(password),
+    }
+}
 
 fn line(r: &mut impl BufRead) -> String {
     let mut s = String::new();
@@ -55,20 +63,20 @@ async fn every_protocol_and_tls_mode_logs_in() {
     for i in 0..4 {
         d.deliver("bob", &corpus::sample(i));
     }
-    let pw = Secret::new("pw-bob");
+    let pw = login("bob", "pw-bob");
     for tls in [TlsMode::None, TlsMode::Starttls, TlsMode::Implicit] {
         let a = account("bob", &d, Protocol::Imap, tls);
-        let s = ImapSession::open(&a, None, "bob", &pw)
+        let s = ImapSession::open(&a, None, &pw)
             .await
             .unwrap_or_else(|e| panic!("imap {tls:?}: {e}\n{}", d.log()));
         assert_eq!(s.exists, 4, "imap {tls:?}");
-        s.finish().await.unwrap();
+        Box::new(s).finish().await.unwrap();
         let a = account("bob", &d, Protocol::Pop3, tls);
-        let mut s = Pop3Session::open(&a, None, "bob", &pw)
+        let mut s = Pop3Session::open(&a, None, &pw)
             .await
             .unwrap_or_else(|e| panic!("pop3 {tls:?}: {e}\n{}", d.log()));
         assert_eq!(s.stat().await.unwrap().0, 4, "pop3 {tls:?}");
-        s.finish().await.unwrap();
+        Box::new(s).finish().await.unwrap();
     }
 }
 
@@ -77,7 +85,7 @@ async fn both_socks_proxies_relay() {
     let d = Dovecot::start();
     d.add_user("carol", "pw-carol");
     d.deliver("carol", &corpus::sample(0));
-    let pw = Secret::new("pw-carol");
+    let pw = login("carol", "pw-carol");
     let dante = Socks::dante();
     let micro = Socks::microsocks("proxyuser", "proxypass");
     for (socks, name) in [(&dante, "dante"), (&micro, "micro")] {
@@ -86,24 +94,21 @@ async fn both_socks_proxies_relay() {
         cfg.accounts.insert("carol".into(), a.clone());
         support::config::via(&mut cfg, "carol", name, socks);
         let conn = &cfg.connectors[name];
-        let auth = socks.auth.clone().map(|(u, p)| (u, Secret::new(p)));
+        let auth = socks.auth.as_ref().map(|(u, p)| login(u, p));
         let handle = ConnectorHandle::new(conn, auth);
-        let s = ImapSession::open(&a, Some(&handle), "carol", &pw)
+        let s = ImapSession::open(&a, Some(&handle), &pw)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(s.exists, 1);
-        s.finish().await.unwrap();
+        Box::new(s).finish().await.unwrap();
     }
     // Wrong proxy password is a clear proxy error.
     let mut cfg = mail_ingest::Config::new("/unused");
     let a = account("carol", &d, Protocol::Imap, TlsMode::Implicit);
     cfg.accounts.insert("carol".into(), a.clone());
     support::config::via(&mut cfg, "carol", "micro", &micro);
-    let handle = ConnectorHandle::new(
-        &cfg.connectors["micro"],
-        Some(("proxyuser".into(), Secret::new("wrong"))),
-    );
-    let err = ImapSession::open(&a, Some(&handle), "carol", &pw)
+    let handle = ConnectorHandle::new(&cfg.connectors["micro"], Some(login("proxyuser", "wrong")));
+    let err = ImapSession::open(&a, Some(&handle), &pw)
         .await
         .err()
         .expect("wrong proxy password must fail");

@@ -1,8 +1,10 @@
-//! The parser actor: turns downloaded bytes into store-ready messages with their summaries,
-//! on blocking threads so parsing never stalls the network work on the async threads.
+//! The parser actor: turns downloaded bytes into store-ready messages with their summaries
+//! and content hashes, on blocking threads so parsing never stalls the network work on the
+//! async threads.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use crate::parse::Summary;
 use crate::store::NewMessage;
 
 /// A downloaded message on its way to the store.
@@ -60,16 +62,23 @@ impl Actor for ParserActor {
     }
 }
 
-/// Parses every message of a batch.
+/// Parses and hashes every message of a batch.
 pub fn parse_all(batch: Vec<Downloaded>) -> Vec<NewMessage> {
-    batch
-        .into_iter()
-        .map(|d| {
-            let m = NewMessage::new(d.account, d.server_key, d.listed_size, d.raw, d.delete_after);
-            if !m.summary.parsed {
-                metrics::counter!(crate::metrics::MESSAGES, "account" => m.account.clone(), "outcome" => "unparseable").increment(1);
-            }
-            m
-        })
-        .collect()
+    batch.into_iter().map(parse_one).collect()
+}
+
+fn parse_one(d: Downloaded) -> NewMessage {
+    let summary = Summary::of(&d.raw);
+    if !summary.parsed {
+        metrics::counter!(crate::metrics::MESSAGES, "account" => d.account.clone(), "outcome" => "unparseable").increment(1);
+    }
+    NewMessage {
+        content_hash: *blake3::hash(&d.raw).as_bytes(),
+        summary,
+        account: d.account,
+        server_key: d.server_key,
+        listed_size: d.listed_size,
+        raw: d.raw,
+        delete_after: d.delete_after,
+    }
 }

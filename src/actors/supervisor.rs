@@ -1,28 +1,33 @@
-//! The supervisor: builds the tree (store and parser actors, connectors, one account actor
+//! The supervisor: builds the tree (what the wiring shares, connectors, one account actor
 //! per enabled account), restarts a failed account actor with capped, jittered backoff while
-//! the others carry on, and applies a reloaded config by restarting only what changed.
+//! the others carry on (from the first delay again once it ran healthy for a while), and
+//! applies a reloaded config by restarting only what changed.
 //!
 //! Supervision is overridden on purpose: ractor's default would stop the supervisor when
 //! any child exits.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
+use tokio::time::Instant;
 
 use super::account::{AccountActor, AccountArgs};
-use super::parser::ParserActor;
-use super::store::StoreActor;
+use super::registry::Registry;
+use super::wiring::Wiring;
 use crate::backoff::Backoff;
-use crate::check::Pipeline;
 use crate::config::{AccountConfig, Config};
+use crate::error::chain;
 use crate::metrics as m;
 use crate::model::AccountRunState;
 use crate::net::ConnectorHandle;
-use crate::registry::Registry;
-use crate::store::Store;
+
+/// An account actor that ran this long before it failed was healthy: its restart delay
+/// starts from the first one again.
+pub const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
 /// Messages of the supervisor.
 pub enum SupervisorMsg {
@@ -40,10 +45,8 @@ pub enum SupervisorMsg {
 pub struct SupervisorArgs {
     /// The config to run.
     pub config: Config,
-    /// The open store.
-    pub store: Arc<Store>,
-    /// Woken after every commit, for subscribers.
-    pub committed: Arc<tokio::sync::Notify>,
+    /// What gives each account its server, destination and ledger.
+    pub wiring: Arc<dyn Wiring>,
     /// The live state shared with reports and the API.
     pub registry: Registry,
     /// Run automatic checks (false for one-shot `check`).
@@ -56,16 +59,13 @@ pub struct Supervisor;
 /// The supervisor's state.
 pub struct SupervisorState {
     config: Config,
-    store: Arc<Store>,
-    committed: Arc<tokio::sync::Notify>,
+    wiring: Arc<dyn Wiring>,
     registry: Registry,
     automatic: bool,
-    /// Set in `post_start`, once the store and parser actors run.
-    pipeline: Option<Pipeline>,
     /// One handle per `[connectors.*]`.
     connectors: HashMap<String, ConnectorHandle>,
-    /// Which account each running actor serves.
-    actors: HashMap<ActorId, String>,
+    /// Which account each running actor serves, and since when.
+    actors: HashMap<ActorId, (String, Instant)>,
     /// Account actors stopped on purpose (reload), whose exit is not a failure.
     stopping: HashSet<ActorId>,
     /// Restart delays per account.
@@ -86,11 +86,9 @@ impl Actor for Supervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
             config: args.config,
-            store: args.store,
-            committed: args.committed,
+            wiring: args.wiring,
             registry: args.registry,
             automatic: args.automatic,
-            pipeline: None,
             connectors: HashMap::new(),
             actors: HashMap::new(),
             stopping: HashSet::new(),
@@ -104,15 +102,7 @@ impl Actor for Supervisor {
         myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let (store_actor, _) = Actor::spawn_linked(
-            None,
-            StoreActor,
-            (state.store.clone(), state.committed.clone()),
-            myself.get_cell(),
-        )
-        .await?;
-        let (parser, _) = Actor::spawn_linked(None, ParserActor, (), myself.get_cell()).await?;
-        state.pipeline = Some(Pipeline::new(parser, store_actor, state.store.clone()));
+        state.wiring.start(myself.get_cell()).await?;
         state.connectors = build_connectors(&state.config);
         let accounts: Vec<AccountConfig> = state.config.accounts.values().cloned().collect();
         for account in accounts {
@@ -162,7 +152,7 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::Respawn(name) => {
                 let still_there = state.config.accounts.get(&name).cloned();
-                let running = state.actors.values().any(|n| *n == name);
+                let running = state.actors.values().any(|(n, _)| *n == name);
                 if let Some(account) = still_there
                     && !running
                 {
@@ -191,7 +181,8 @@ impl Actor for Supervisor {
 }
 
 /// An account actor ended: on purpose (reload) nothing happens; otherwise it is restarted
-/// after backoff. The store or parser ending is fatal: the supervisor stops, `/health` fails.
+/// after backoff. Anything else the wiring started ending is fatal: the supervisor stops,
+/// `/health` fails.
 fn child_exited(
     myself: &ActorRef<SupervisorMsg>,
     state: &mut SupervisorState,
@@ -206,24 +197,30 @@ fn child_exited(
         state.actors.remove(&id);
         return;
     }
-    let Some(name) = state.actors.remove(&id) else {
+    let Some((name, since)) = state.actors.remove(&id) else {
         tracing::error!(reason = ?why, "the store or parser actor stopped; stopping");
         myself.stop(Some("pipeline actor stopped".into()));
         return;
     };
-    let delay = state.restarts.entry(name.clone()).or_default().next_delay();
+    let backoff = state.restarts.entry(name.clone()).or_default();
+    if since.elapsed() >= HEALTHY_RUN {
+        backoff.reset();
+    }
+    let delay = backoff.next_delay();
     tracing::error!(account = %name, reason = ?why, retry_in = ?delay, "account actor failed; restarting after backoff");
     state
         .registry
         .set_actor(&name, None, AccountRunState::Failing);
-    state.registry.record_check(
-        &name,
-        None,
-        Some(format!(
-            "internal failure: {}",
-            why.unwrap_or_else(|| "stopped".into())
-        )),
-    );
+    state
+        .registry
+        .status(&name, AccountRunState::Failing)
+        .record_check(
+            None,
+            Some(format!(
+                "internal failure: {}",
+                why.unwrap_or_else(|| "stopped".into())
+            )),
+        );
     let name2 = name.clone();
     myself.send_after(delay, move || SupervisorMsg::Respawn(name2));
 }
@@ -233,10 +230,10 @@ fn build_connectors(config: &Config) -> HashMap<String, ConnectorHandle> {
         .connectors
         .values()
         .map(|c| {
-            let auth = c.credential.as_ref().and_then(|cred| match config.password_of(cred) {
-                Ok(pair) => Some(pair),
+            let auth = c.credential.as_ref().and_then(|cred| match config.login(cred) {
+                Ok(login) => Some(login),
                 Err(e) => {
-                    tracing::error!(connector = %c.name, error = %e, "connector credential unavailable; connecting without authentication");
+                    tracing::error!(connector = %c.name, error = %chain(&e), "connector credential unavailable; connecting without authentication");
                     None
                 }
             });
@@ -257,24 +254,22 @@ async fn start_account(
             .set_actor(&name, None, AccountRunState::Disabled);
         return;
     }
-    let Some(pipeline) = state.pipeline.clone() else {
-        return;
-    };
+    let connector = account
+        .connector
+        .as_ref()
+        .and_then(|c| state.connectors.get(c).cloned());
     let args = AccountArgs {
-        login: state.config.password_of(&account.credential),
-        connector: account
-            .connector
-            .as_ref()
-            .and_then(|c| state.connectors.get(c).cloned()),
-        pipeline,
-        registry: state.registry.clone(),
+        parts: state.wiring.parts(&state.config, &account, connector),
+        status: state.registry.status(&name, AccountRunState::Idle),
         automatic: state.automatic,
         account,
     };
     state.registry.set_actor(&name, None, AccountRunState::Idle);
     match Actor::spawn_linked(None, AccountActor, args, myself.get_cell()).await {
         Ok((actor, _)) => {
-            state.actors.insert(actor.get_id(), name.clone());
+            state
+                .actors
+                .insert(actor.get_id(), (name.clone(), Instant::now()));
             state
                 .registry
                 .set_actor(&name, Some(actor), AccountRunState::Idle);
@@ -292,11 +287,11 @@ fn stop_account(state: &mut SupervisorState, name: &str) {
     let ids: Vec<ActorId> = state
         .actors
         .iter()
-        .filter(|(_, n)| *n == name)
+        .filter(|(_, (n, _))| *n == name)
         .map(|(id, _)| *id)
         .collect();
     for id in ids {
-        if let Some(actor) = state.registry.get(name).and_then(|l| l.actor) {
+        if let Some(actor) = state.registry.actor(name) {
             state.stopping.insert(id);
             // Killing is safe by the delivery contract: what committed is acknowledged and
             // its delete replayed later; what did not is fetched again.

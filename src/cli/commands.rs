@@ -3,13 +3,16 @@
 use std::path::Path;
 
 use mail_ingest::config::{Config, Loaded, Severity};
-use mail_ingest::http::client::DaemonClient;
-use mail_ingest::imap::ImapSession;
+use mail_ingest::error::chain;
+use mail_ingest::http::client::DaemonError;
 use mail_ingest::model::CheckSummary;
-use mail_ingest::pop3::Pop3Session;
-use mail_ingest::store::{Store, StoreError};
-use mail_ingest::{MailIngest, Options};
+use mail_ingest::net::ConnectorHandle;
+use mail_ingest::protocol::MailServer;
+use mail_ingest::server::AccountServer;
+use mail_ingest::store::StoreError;
+use mail_ingest::{IngestError, MailIngest, Options};
 
+use super::source;
 use super::{Cli, Command, Format, Outcome};
 
 pub async fn dispatch(cli: Cli) -> Outcome {
@@ -45,7 +48,7 @@ fn load(path: &Path) -> Option<Loaded> {
             Some(loaded)
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", chain(&e));
             None
         }
     }
@@ -71,7 +74,7 @@ fn validate(path: &Path) -> Outcome {
         }
         Err(e) => {
             match e.issues() {
-                [] => println!("error: {e}"),
+                [] => println!("error: {}", chain(&e)),
                 issues => {
                     for i in issues {
                         println!("{i}");
@@ -93,10 +96,10 @@ async fn test(config: &Config, name: &str) -> Outcome {
         eprintln!("error: {}", config.unknown_account(name));
         return Outcome::Usage;
     };
-    let (user, password) = match config.password_of(&account.credential) {
-        Ok(p) => p,
+    let login = match config.login(&account.credential) {
+        Ok(login) => login,
         Err(e) => {
-            eprintln!("{name}: cannot read the password: {e}");
+            eprintln!("{name}: {}", chain(&e));
             return Outcome::Failed;
         }
     };
@@ -105,61 +108,32 @@ async fn test(config: &Config, name: &str) -> Outcome {
         .as_ref()
         .and_then(|c| config.connectors.get(c))
         .map(|c| {
-            let auth = c
-                .credential
-                .as_ref()
-                .and_then(|cr| config.password_of(cr).ok());
-            mail_ingest::net::ConnectorHandle::new(c, auth)
+            let auth = c.credential.as_ref().and_then(|cr| config.login(cr).ok());
+            ConnectorHandle::new(c, auth)
         });
     let via = account
         .connector
         .as_deref()
         .map(|c| format!(" via connector `{c}`"))
         .unwrap_or_default();
-    let result = match account.protocol {
-        mail_ingest::config::Protocol::Imap => {
-            match ImapSession::open(account, connector.as_ref(), &user, &password).await {
-                Ok(s) => {
-                    let line = format!(
-                        "capabilities: {}\nmailbox {}: {} messages (UIDVALIDITY {})",
-                        s.capabilities.join(" "),
-                        account.mailbox,
-                        s.exists,
-                        s.uidvalidity
-                    );
-                    let _ = mail_ingest::check::Session::finish(s).await;
-                    Ok(line)
-                }
-                Err(e) => Err(e),
-            }
-        }
-        mail_ingest::config::Protocol::Pop3 => {
-            match Pop3Session::open(account, connector.as_ref(), &user, &password).await {
-                Ok(mut s) => {
-                    let caps = s.capabilities.lines.join(" ");
-                    match s.stat().await {
-                        Ok((n, size)) => {
-                            let _ = mail_ingest::check::Session::finish(s).await;
-                            Ok(format!(
-                                "capabilities: {caps}\nmaildrop: {n} messages, {size} bytes"
-                            ))
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
-            }
-        }
+    let user = login.username.clone();
+    let server = AccountServer::new(account.clone(), connector, Ok(login));
+    let probed = async {
+        let mut session = server.open().await?;
+        let probe = session.probe().await?;
+        let _ = session.finish().await;
+        Ok::<_, mail_ingest::error::CheckError>(probe)
     };
-    match result {
-        Ok(text) => {
+    match probed.await {
+        Ok(probe) => {
             println!(
                 "{name}: connected to {}:{}{via} ({}), logged in as {user}",
                 account.address,
                 account.port,
                 account.tls.as_str()
             );
-            println!("{text}");
+            println!("capabilities: {}", probe.capabilities.join(" "));
+            println!("{}", probe.mailbox);
             Outcome::Ok
         }
         Err(e) => {
@@ -194,15 +168,17 @@ async fn check(config: &Config, names: &[String], all: bool, format: Format) -> 
     }
     let summaries = match check_locally(config, &names).await {
         Ok(s) => s,
-        Err(StoreError::InUse(_)) => match check_via_daemon(config, &names).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Outcome::Failed;
+        Err(IngestError::Store(StoreError::InUse(_))) => {
+            match check_via_daemon(config, &names).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Outcome::Failed;
+                }
             }
-        },
+        }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", chain(&e));
             return Outcome::Failed;
         }
     };
@@ -225,31 +201,21 @@ async fn check(config: &Config, names: &[String], all: bool, format: Format) -> 
 }
 
 /// Runs the checks in this process (no daemon holds the store).
-async fn check_locally(config: &Config, names: &[String]) -> Result<Vec<CheckSummary>, StoreError> {
-    let ingest = match MailIngest::start_with(
-        config.clone(),
-        Options {
-            automatic_checks: false,
-        },
-    )
-    .await
-    {
-        Ok(i) => i,
-        Err(mail_ingest::IngestError::Store(e)) => return Err(e),
-        Err(e) => {
-            return Err(StoreError::Open(
-                config.store.path.clone(),
-                e.to_string().into(),
-            ));
-        }
+async fn check_locally(
+    config: &Config,
+    names: &[String],
+) -> Result<Vec<CheckSummary>, IngestError> {
+    let options = Options {
+        automatic_checks: false,
     };
+    let ingest = MailIngest::start_with(config.clone(), options).await?;
     let checks = names.iter().map(|n| {
         let ingest = &ingest;
         async move {
             ingest.check_now(n).await.unwrap_or_else(|e| CheckSummary {
                 account: n.clone(),
                 errors: 1,
-                error: Some(e.to_string()),
+                error: Some(chain(&e)),
                 ..Default::default()
             })
         }
@@ -265,25 +231,21 @@ async fn check_locally(config: &Config, names: &[String]) -> Result<Vec<CheckSum
 }
 
 /// Asks the running daemon to check.
-async fn check_via_daemon(config: &Config, names: &[String]) -> Result<Vec<CheckSummary>, String> {
-    let client = daemon_client(config)?;
+async fn check_via_daemon(config: &Config, names: &[String]) -> anyhow::Result<Vec<CheckSummary>> {
+    let client = source::daemon(config)?;
     let checks = names.iter().map(|n| {
         let client = &client;
         async move {
             let path = format!("/api/accounts/{n}/check");
-            match client.request(hyper::Method::POST, &path).await {
-                Ok((status, body)) if status.is_success() => serde_json::from_slice(&body)
-                    .map_err(|e| format!("bad answer from the daemon: {e}")),
-                Ok((status, body)) => Ok(CheckSummary {
+            match client.json(hyper::Method::POST, &path).await {
+                Ok(summary) => Ok(summary),
+                Err(e @ DaemonError::Status { .. }) => Ok(CheckSummary {
                     account: n.clone(),
                     errors: 1,
-                    error: Some(format!(
-                        "daemon answered {status}: {}",
-                        String::from_utf8_lossy(&body)
-                    )),
+                    error: Some(chain(&e)),
                     ..Default::default()
                 }),
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             }
         }
     });
@@ -291,21 +253,4 @@ async fn check_via_daemon(config: &Config, names: &[String]) -> Result<Vec<Check
         .await
         .into_iter()
         .collect()
-}
-
-/// The client for the daemon that holds the store, with the API token when configured.
-pub fn daemon_client(config: &Config) -> Result<DaemonClient, String> {
-    let token = match &config.http.token {
-        Some(src) => Some(src.resolve().map_err(|e| format!("http.token: {e}"))?),
-        None => None,
-    };
-    DaemonClient::find(&config.store.path, token)
-}
-
-/// Opens the store for reading when it exists; `Ok(None)` when nothing was stored yet.
-pub fn open_store(config: &Config) -> Result<Option<Store>, StoreError> {
-    if !config.store.path.exists() {
-        return Ok(None);
-    }
-    Store::open(&config.store.path).map(Some)
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use mail_ingest::MailIngest;
 use mail_ingest::config::Config;
+use mail_ingest::error::chain;
 use mail_ingest::http::client::addr_file;
 use mail_ingest::http::{self, HttpState};
 use tokio::signal::unix::{SignalKind, signal};
@@ -17,7 +18,7 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
         Some(src) => match src.resolve() {
             Ok(t) => Some(t),
             Err(e) => {
-                eprintln!("error: http.token: {e}");
+                eprintln!("error: http.token: {}", chain(&e));
                 return Outcome::Usage;
             }
         },
@@ -49,7 +50,7 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
     let ingest = match MailIngest::start(config.clone()).await {
         Ok(i) => Arc::new(i),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", chain(&e));
             return Outcome::Failed;
         }
     };
@@ -120,11 +121,11 @@ async fn reload(config_path: &Path, ingest: &MailIngest) {
         Ok(loaded) => match ingest.reload(loaded.config).await {
             Ok(changed) => tracing::info!(?changed, "SIGHUP: config reloaded"),
             Err(e) => {
-                tracing::error!(error = %e, "SIGHUP: reload refused; the running config stays")
+                tracing::error!(error = %chain(&e), "SIGHUP: reload refused; the running config stays")
             }
         },
         Err(e) => {
-            tracing::error!(error = %e, "SIGHUP: the new config is invalid; the running config stays")
+            tracing::error!(error = %chain(&e), "SIGHUP: the new config is invalid; the running config stays")
         }
     }
 }

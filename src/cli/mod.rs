@@ -5,6 +5,7 @@ mod commands;
 mod daemon;
 mod progress;
 mod reports;
+mod source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,36 +2,28 @@
 
 use std::io::Write;
 
+use hyper::{Method, StatusCode};
 use mail_ingest::config::Config;
+use mail_ingest::http::client::DaemonError;
 use mail_ingest::model::{AccountReport, MessageDetail, MessageMeta};
 use mail_ingest::report;
-use mail_ingest::store::StoreError;
 
-use super::commands::{daemon_client, open_store};
+use super::source::Source;
 use super::{Cli, Command, Format, Outcome};
 
-/// Where the reports come from.
-enum Source {
-    Store(Option<mail_ingest::store::Store>),
-    Daemon(mail_ingest::http::client::DaemonClient),
-}
-
 pub async fn run(cli: &Cli, config: &Config) -> Outcome {
-    let source = match open_store(config) {
-        Ok(store) => Source::Store(store),
-        Err(StoreError::InUse(_)) => match daemon_client(config) {
-            Ok(c) => Source::Daemon(c),
-            Err(e) => return fail(&e),
-        },
-        Err(e) => return fail(&e.to_string()),
+    let source = match Source::open(config) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     match &cli.command {
         Command::Accounts => {
-            let rows: Result<Vec<AccountReport>, String> = match &source {
-                Source::Store(s) => {
-                    report::accounts(config, s.as_ref(), None).map_err(|e| e.to_string())
-                }
-                Source::Daemon(c) => get_json(c, "/api/accounts").await,
+            let rows: anyhow::Result<Vec<AccountReport>> = match &source {
+                Source::Store(s) => report::accounts(config, s.as_ref(), None).map_err(Into::into),
+                Source::Daemon(c) => c
+                    .json(Method::GET, "/api/accounts")
+                    .await
+                    .map_err(Into::into),
             };
             print(rows, cli.format, |r| report::accounts_table(r))
         }
@@ -44,9 +36,9 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
                 eprintln!("error: {}", config.unknown_account(account));
                 return Outcome::Usage;
             }
-            let rows: Result<Vec<MessageMeta>, String> = match &source {
+            let rows: anyhow::Result<Vec<MessageMeta>> = match &source {
                 Source::Store(Some(s)) => {
-                    report::inbox(s, account, Some(*limit), *before).map_err(|e| e.to_string())
+                    report::inbox(s, account, Some(*limit), *before).map_err(Into::into)
                 }
                 Source::Store(None) => Ok(Vec::new()),
                 Source::Daemon(c) => {
@@ -54,27 +46,19 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
                     if let Some(b) = before {
                         path.push_str(&format!("&before={b}"));
                     }
-                    get_json(c, &path).await
+                    c.json(Method::GET, &path).await.map_err(Into::into)
                 }
             };
             print(rows, cli.format, |r| report::inbox_table(r))
         }
         Command::Show { id, raw: true } => {
-            let bytes: Result<Option<Vec<u8>>, String> = match &source {
-                Source::Store(Some(s)) => s.raw(*id).map_err(|e| e.to_string()),
+            let bytes: anyhow::Result<Option<Vec<u8>>> = match &source {
+                Source::Store(Some(s)) => s.raw(*id).map_err(Into::into),
                 Source::Store(None) => Ok(None),
-                Source::Daemon(c) => match c
-                    .request(hyper::Method::GET, &format!("/api/messages/{id}/raw"))
-                    .await
-                {
-                    Ok((status, body)) if status.is_success() => Ok(Some(body.to_vec())),
-                    Ok((hyper::StatusCode::NOT_FOUND, _)) => Ok(None),
-                    Ok((status, body)) => Err(format!(
-                        "daemon answered {status}: {}",
-                        String::from_utf8_lossy(&body)
-                    )),
-                    Err(e) => Err(e),
-                },
+                Source::Daemon(c) => {
+                    let path = format!("/api/messages/{id}/raw");
+                    not_found_is_none(c.request(Method::GET, &path).await.map(|b| b.to_vec()))
+                }
             };
             match bytes {
                 Ok(Some(b)) => {
@@ -84,37 +68,47 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
                     }
                     Outcome::Ok
                 }
-                Ok(None) => fail(&format!("no message {id}")),
-                Err(e) => fail(&e),
+                Ok(None) => fail(anyhow::anyhow!("no message {id}")),
+                Err(e) => fail(e),
             }
         }
         Command::Show { id, raw: false } => {
-            let msg: Result<Option<MessageDetail>, String> = match &source {
-                Source::Store(Some(s)) => report::message(s, *id).map_err(|e| e.to_string()),
+            let msg: anyhow::Result<Option<MessageDetail>> = match &source {
+                Source::Store(Some(s)) => report::message(s, *id).map_err(Into::into),
                 Source::Store(None) => Ok(None),
-                Source::Daemon(c) => match get_json(c, &format!("/api/messages/{id}")).await {
-                    Ok(m) => Ok(Some(m)),
-                    Err(e) if e.contains("404") => Ok(None),
-                    Err(e) => Err(e),
-                },
+                Source::Daemon(c) => {
+                    not_found_is_none(c.json(Method::GET, &format!("/api/messages/{id}")).await)
+                }
             };
             match msg {
                 Ok(Some(m)) => print(Ok(m), cli.format, report::message_text),
-                Ok(None) => fail(&format!("no message {id}")),
-                Err(e) => fail(&e),
+                Ok(None) => fail(anyhow::anyhow!("no message {id}")),
+                Err(e) => fail(e),
             }
         }
         _ => unreachable!("dispatch sends only report commands here"),
     }
 }
 
-fn fail(e: &str) -> Outcome {
-    eprintln!("error: {e}");
+/// A daemon's 404 means "no such message".
+fn not_found_is_none<T>(answer: Result<T, DaemonError>) -> anyhow::Result<Option<T>> {
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(DaemonError::Status {
+            status: StatusCode::NOT_FOUND,
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn fail(e: anyhow::Error) -> Outcome {
+    eprintln!("error: {e:#}");
     Outcome::Failed
 }
 
 fn print<T: serde::Serialize>(
-    value: Result<T, String>,
+    value: anyhow::Result<T>,
     format: Format,
     table: impl Fn(&T) -> String,
 ) -> Outcome {
@@ -129,20 +123,6 @@ fn print<T: serde::Serialize>(
             }
             Outcome::Ok
         }
-        Err(e) => fail(&e),
+        Err(e) => fail(e),
     }
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(
-    client: &mail_ingest::http::client::DaemonClient,
-    path: &str,
-) -> Result<T, String> {
-    let (status, body) = client.request(hyper::Method::GET, path).await?;
-    if !status.is_success() {
-        return Err(format!(
-            "daemon answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        ));
-    }
-    serde_json::from_slice(&body).map_err(|e| format!("bad answer from the daemon: {e}"))
 }

@@ -1,6 +1,8 @@
 //! Config validation: every bad case names its path and the fix.
 
 use super::*;
+use std::path::Path;
+use std::time::Duration;
 
 fn errors_of(text: &str) -> Vec<String> {
     match Config::parse(text, Path::new("/base")) {

@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::error::chain;
 use crate::ingest::{IngestError, MailIngest};
 use crate::secret::Secret;
 
@@ -82,7 +83,7 @@ impl From<IngestError> for ApiError {
             IngestError::NotRunning(_) | IngestError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError(status, e.to_string())
+        ApiError(status, chain(&e))
     }
 }
 
@@ -208,7 +209,7 @@ async fn reload(State(state): State<HttpState>) -> ApiResult<Response> {
         }
         Err(e) => {
             let errors: Vec<String> = match e.issues() {
-                [] => vec![e.to_string()],
+                [] => vec![chain(&e)],
                 issues => issues.iter().map(|i| i.to_string()).collect(),
             };
             Ok((

@@ -7,6 +7,7 @@
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::error::{CheckError, Stage, describe_io};
+use crate::text::excerpt_bytes;
 
 /// Longest response line (outside literals) accepted.
 const MAX_LINE: usize = 64 * 1024;
@@ -71,14 +72,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
                 } else {
                     Err(fail(format!(
                         "UID FETCH failed: server answered `{}`",
-                        clip(rest)
+                        excerpt_bytes(rest)
                     )))
                 };
             }
             if !self.line.starts_with(b"* ") {
                 return Err(fail(format!(
                     "malformed server response `{}`",
-                    clip(&self.line)
+                    excerpt_bytes(&self.line)
                 )));
             }
             if !contains_ci(&self.line, b" FETCH (") {
@@ -194,10 +195,6 @@ fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-fn clip(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).chars().take(120).collect()
 }
 
 #[cfg(test)]

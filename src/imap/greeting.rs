@@ -6,6 +6,7 @@ use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{CheckError, Stage, describe_io};
+use crate::text::excerpt;
 
 /// Longest line accepted before TLS.
 const MAX_LINE: usize = 4096;
@@ -44,7 +45,7 @@ pub async fn read_greeting<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Strin
     } else {
         Err(CheckError::new(
             Stage::Connect,
-            format!("unexpected IMAP greeting `{}`", clip(&line)),
+            format!("unexpected IMAP greeting `{}`", excerpt(&line)),
         ))
     }
 }
@@ -66,7 +67,7 @@ pub async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Resu
         if !upper.starts_with("S0 ") {
             return Err(CheckError::new(
                 Stage::Tls,
-                format!("unexpected answer to STARTTLS `{}`", clip(&line)),
+                format!("unexpected answer to STARTTLS `{}`", excerpt(&line)),
             ));
         }
         if !upper.starts_with("S0 OK") {
@@ -74,7 +75,7 @@ pub async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Resu
                 Stage::Tls,
                 format!(
                     "the server refused STARTTLS: `{}` (use tls = \"implicit\" if it offers port 993)",
-                    clip(&line)
+                    excerpt(&line)
                 ),
             ));
         }
@@ -90,10 +91,6 @@ pub async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Resu
         ));
     }
     Ok(())
-}
-
-fn clip(text: &str) -> String {
-    text.chars().take(120).collect()
 }
 
 #[cfg(test)]

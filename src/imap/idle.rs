@@ -11,19 +11,10 @@ use std::time::Duration;
 use async_imap::extensions::idle::IdleResponse;
 
 use super::{ImapSession, imap_err};
-use crate::config::AccountConfig;
+use crate::config::{AccountConfig, Login};
 use crate::error::{CheckError, Stage};
 use crate::net::ConnectorHandle;
-use crate::secret::Secret;
-
-/// Why watching stopped.
-#[derive(Debug)]
-pub enum WatchEnd {
-    /// The server does not offer IDLE: poll only.
-    Unsupported,
-    /// The connection failed; reconnect after a pause.
-    Failed(CheckError),
-}
+use crate::protocol::WatchEnd;
 
 /// The longest wait in one IDLE command.
 pub fn reissue_period(account: &AccountConfig) -> Duration {
@@ -35,11 +26,10 @@ pub fn reissue_period(account: &AccountConfig) -> Duration {
 pub async fn watch(
     account: &AccountConfig,
     connector: Option<&ConnectorHandle>,
-    user: &str,
-    password: &Secret,
-    wake: impl Fn(),
+    login: &Login,
+    wake: &(dyn Fn() + Send + Sync),
 ) -> WatchEnd {
-    let session = match ImapSession::open(account, connector, user, password).await {
+    let session = match ImapSession::open(account, connector, login).await {
         Ok(s) => s,
         Err(e) => return WatchEnd::Failed(e),
     };

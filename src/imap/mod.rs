@@ -12,12 +12,13 @@ use std::collections::HashMap;
 use async_imap::{Client, Session as ImapConn};
 use futures::TryStreamExt;
 
-use crate::check::{Deleted, Ingest, MAX_MESSAGES_PER_CHECK, ServerMessage, Session};
-use crate::config::{AccountConfig, TlsMode};
+use async_trait::async_trait;
+
+use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Stage};
 use crate::net::{self, BoxStream, ConnectorHandle, Timed};
-use crate::secret::Secret;
-use crate::store::schema::imap_key;
+use crate::protocol::keys::imap_key;
+use crate::protocol::{Deleted, MAX_LISTED, Probe, ServerMessage, Session, Sink};
 
 type Conn = ImapConn<Timed<BoxStream>>;
 
@@ -61,8 +62,7 @@ impl ImapSession {
     pub async fn open(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
-        username: &str,
-        password: &Secret,
+        login: &Login,
     ) -> Result<Self, CheckError> {
         let mut stream = net::open(account, connector).await?;
         greeting::read_greeting(&mut stream).await?;
@@ -73,7 +73,7 @@ impl ImapSession {
         stream.set_limit(account.io_timeout);
         let client = Client::new(stream);
         let mut conn = client
-            .login(username, password.expose())
+            .login(&login.username, login.password.expose())
             .await
             .map_err(|(e, _)| {
                 let stage = if matches!(e, async_imap::error::Error::No(_)) {
@@ -81,7 +81,7 @@ impl ImapSession {
                 } else {
                     Stage::Connect
                 };
-                let text = describe(&e).replace(password.expose(), "***");
+                let text = describe(&e).replace(login.password.expose(), "***");
                 CheckError::new(stage, format!("login failed: {text}"))
             })?;
         let caps = conn
@@ -179,7 +179,22 @@ pub fn uid_set(uids: impl IntoIterator<Item = u32>) -> String {
     out
 }
 
+#[async_trait]
 impl Session for ImapSession {
+    fn epoch(&self) -> Option<u32> {
+        Some(self.uidvalidity)
+    }
+
+    async fn probe(&mut self) -> Result<Probe, CheckError> {
+        Ok(Probe {
+            capabilities: self.capabilities.clone(),
+            mailbox: format!(
+                "mailbox {}: {} messages (UIDVALIDITY {})",
+                self.mailbox, self.exists, self.uidvalidity
+            ),
+        })
+    }
+
     async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
         if self.exists == 0 {
             return Ok(Vec::new());
@@ -198,7 +213,7 @@ impl Session for ImapSession {
             .map_err(imap_err(Stage::Fetch, "listing failed"))?
         {
             if let (Some(uid), Some(size)) = (f.uid, f.size) {
-                if out.len() >= MAX_MESSAGES_PER_CHECK {
+                if out.len() >= MAX_LISTED {
                     too_many = true;
                     continue;
                 }
@@ -211,7 +226,7 @@ impl Session for ImapSession {
         }
         if too_many {
             tracing::warn!(
-                limit = MAX_MESSAGES_PER_CHECK,
+                limit = MAX_LISTED,
                 "mailbox holds more messages than one check takes; the rest follow in later checks"
             );
         }
@@ -221,7 +236,7 @@ impl Session for ImapSession {
     async fn fetch(
         &mut self,
         batch: &[ServerMessage],
-        sink: &mut Ingest,
+        sink: &mut dyn Sink,
     ) -> Result<(), CheckError> {
         let by_uid: HashMap<u32, &ServerMessage> = batch.iter().map(|m| (m.handle, m)).collect();
         let set = uid_set(batch.iter().map(|m| m.handle));
@@ -271,7 +286,7 @@ impl Session for ImapSession {
         Ok(Deleted::Now)
     }
 
-    async fn finish(mut self) -> Result<(), CheckError> {
+    async fn finish(mut self: Box<Self>) -> Result<(), CheckError> {
         self.budget(0);
         self.conn
             .logout()

@@ -12,9 +12,8 @@ use fast_socks5::{AuthenticationMethod, Socks5Command, SocksError};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, Login};
 use crate::error::{CheckError, Stage};
-use crate::secret::Secret;
 
 /// Where a connector's proxy is and how to log in to it.
 #[derive(Clone, Debug)]
@@ -26,7 +25,7 @@ pub struct SocksTarget {
     /// The proxy's port.
     pub port: u16,
     /// SOCKS5 username and password, when the connector has a credential.
-    pub auth: Option<(String, Secret)>,
+    pub auth: Option<Login>,
 }
 
 /// A cloneable handle on one connector: its proxy and its connection limit.
@@ -39,7 +38,7 @@ pub struct ConnectorHandle {
 
 impl ConnectorHandle {
     /// A handle for `config`, logging in with `auth` when given.
-    pub fn new(config: &ConnectorConfig, auth: Option<(String, Secret)>) -> Self {
+    pub fn new(config: &ConnectorConfig, auth: Option<Login>) -> Self {
         ConnectorHandle {
             target: Arc::new(SocksTarget {
                 name: config.name.clone(),
@@ -108,9 +107,9 @@ async fn tunnel(
         let auth = proxy
             .auth
             .as_ref()
-            .map(|(user, pw)| AuthenticationMethod::Password {
-                username: user.clone(),
-                password: pw.expose().to_string(),
+            .map(|login| AuthenticationMethod::Password {
+                username: login.username.clone(),
+                password: login.password.expose().to_string(),
             });
         let mut socks = Socks5Stream::use_stream(tcp, auth, SocksConfig::default())
             .await

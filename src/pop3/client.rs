@@ -9,6 +9,8 @@ use std::io;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
+use crate::text::excerpt;
+
 /// Longest status or listing line accepted.
 pub const MAX_LINE: usize = 4096;
 /// Most entries accepted in one UIDL or LIST answer.
@@ -18,7 +20,7 @@ pub const MAX_LISTING: usize = 1_000_000;
 #[derive(Debug, thiserror::Error)]
 pub enum Pop3Error {
     /// The connection failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// `-ERR` with the server's text (response code such as `[AUTH]` included).
     #[error("server answered -ERR {0}")]
@@ -142,7 +144,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         } else {
             Err(Pop3Error::Protocol(format!(
                 "expected +OK or -ERR, got `{}`",
-                clip(&text)
+                excerpt(&text)
             )))
         }
     }
@@ -172,7 +174,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
                     {
                         Ok((n, uid.to_string()))
                     }
-                    _ => Err(Pop3Error::Protocol(format!("bad UIDL line `{}`", clip(&l)))),
+                    _ => Err(Pop3Error::Protocol(format!(
+                        "bad UIDL line `{}`",
+                        excerpt(&l)
+                    ))),
                 }
             })
             .collect()
@@ -191,7 +196,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
                     it.next().and_then(|s| s.parse().ok()),
                 ) {
                     (Some(n), Some(size)) => Ok((n, size)),
-                    _ => Err(Pop3Error::Protocol(format!("bad LIST line `{}`", clip(&l)))),
+                    _ => Err(Pop3Error::Protocol(format!(
+                        "bad LIST line `{}`",
+                        excerpt(&l)
+                    ))),
                 }
             })
             .collect()
@@ -333,10 +341,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             }
         }
     }
-}
-
-fn clip(text: &str) -> String {
-    text.chars().take(120).collect()
 }
 
 #[cfg(test)]

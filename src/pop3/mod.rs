@@ -6,14 +6,15 @@ pub mod client;
 
 use client::{Body, Capabilities, Pop3Client, Pop3Error};
 
+use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
-use crate::check::{Deleted, Ingest, ServerMessage, Session};
-use crate::config::{AccountConfig, TlsMode};
+use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Stage};
 use crate::net::{self, BoxStream, ConnectorHandle, Timed};
+use crate::protocol::keys::pop3_key;
+use crate::protocol::{Deleted, Probe, ServerMessage, Session, Sink};
 use crate::secret::Secret;
-use crate::store::schema::pop3_key;
 
 /// How many RETR commands are sent ahead of their answers when the server pipelines.
 const PIPELINE_DEPTH: usize = 64;
@@ -52,9 +53,9 @@ impl Pop3Session {
     pub async fn open(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
-        username: &str,
-        password: &Secret,
+        login: &Login,
     ) -> Result<Self, CheckError> {
+        let (username, password) = (&login.username, &login.password);
         let stream = net::open(account, connector).await?;
         let mut client = Pop3Client::new(stream);
         client
@@ -143,7 +144,16 @@ fn auth_error(e: &Pop3Error, password: &Secret) -> CheckError {
     CheckError::new(stage, format!("login failed: {text}"))
 }
 
+#[async_trait]
 impl Session for Pop3Session {
+    async fn probe(&mut self) -> Result<Probe, CheckError> {
+        let (n, size) = self.stat().await?;
+        Ok(Probe {
+            capabilities: self.capabilities.lines.clone(),
+            mailbox: format!("maildrop: {n} messages, {size} bytes"),
+        })
+    }
+
     async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
         let sizes = self
             .client
@@ -193,7 +203,7 @@ impl Session for Pop3Session {
     async fn fetch(
         &mut self,
         batch: &[ServerMessage],
-        sink: &mut Ingest,
+        sink: &mut dyn Sink,
     ) -> Result<(), CheckError> {
         let depth = if self.capabilities.has("PIPELINING") {
             PIPELINE_DEPTH
@@ -273,11 +283,12 @@ impl Session for Pop3Session {
         Ok(Deleted::AtFinish)
     }
 
-    async fn finish(mut self) -> Result<(), CheckError> {
+    async fn finish(mut self: Box<Self>) -> Result<(), CheckError> {
         if !self.deletes_sent {
-            // Nothing awaits the UPDATE state, so QUIT's answer tells us nothing, and Dovecot
-            // spends ~7 µs per retrieved message before giving it (marking them seen). Say
-            // QUIT, close our side (TLS close_notify) and go; the server still reads the QUIT.
+            // Nothing awaits the UPDATE state, so QUIT's answer tells us nothing, and a server
+            // may take long before giving it (Dovecot first marks every retrieved message
+            // seen). Say QUIT, close our side (TLS close_notify) and go; the server still
+            // reads the QUIT.
             let quit = async {
                 self.client.send("QUIT").await?;
                 self.client.flush().await?;

@@ -1,13 +1,14 @@
-//! The redb tables, their key encodings and the schema version, written down once.
+//! The redb tables, their key and value types and the schema version, written down once.
 //!
 //! Layout (schema 2):
 //! - `meta`: `"schema_version"`, `"next_id"` -> u64
 //! - `message_meta`: id -> JSON [`StoredRecord`](super::StoredRecord) (metadata and server key)
 //! - `message_raw_chunks`: (id, n) -> the n-th piece of the exact raw bytes, each piece
-//!   [`RAW_CHUNK_BYTES`] but the last (one 64 KiB page each: stored whole, a 150 KB
-//!   message would take a 256 KB page)
-//! - `by_server_key`: (account, server key) -> (id, size listed by the server); id 0 marks a
-//!   message seen but deliberately not ingested (`backfill = "new"`)
+//!   [`RAW_CHUNK_BYTES`] but the last (one page each: stored whole, a message would take
+//!   a page of the next power of two)
+//! - `by_server_key`: (account, server key) -> (id, size listed by the server); id 0 marks
+//!   a message seen but deliberately not ingested (`backfill = "new"`); the keys are
+//!   [`crate::protocol::keys`]
 //! - `by_hash`: (account, blake3 of the raw bytes) -> id, guarding against UID reuse and
 //!   UIDVALIDITY changes
 //! - `by_account`: (account, id) -> (), the Inbox report's index
@@ -28,7 +29,7 @@ pub const MESSAGE_META: TableDefinition<u64, &[u8]> = TableDefinition::new("mess
 pub const MESSAGE_RAW: TableDefinition<(u64, u32), &[u8]> =
     TableDefinition::new("message_raw_chunks");
 /// Raw bytes are stored in pieces of this size: with the leaf's header and key, one piece
-/// fills a 64 KiB page, where redb rounds a larger value up to the next power of two.
+/// fills a 64 KiB page, where redb would round a larger value up to the next power of two.
 pub const RAW_CHUNK_BYTES: usize = (64 << 10) - 64;
 /// (account, server key) -> (id, listed size).
 pub const BY_SERVER_KEY: TableDefinition<(&str, &str), (u64, u64)> =
@@ -47,33 +48,3 @@ pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 
 /// The id that marks a server key as seen but not ingested.
 pub const SEEN_NOT_INGESTED: u64 = 0;
-
-/// The key of an IMAP message: UIDVALIDITY and UID first, so a mailbox name with any
-/// characters cannot collide with another.
-pub fn imap_key(mailbox: &str, uidvalidity: u32, uid: u32) -> String {
-    format!("imap:{uidvalidity}:{uid}:{mailbox}")
-}
-
-/// The key of a POP3 message, by its UIDL.
-pub fn pop3_key(uidl: &str) -> String {
-    format!("pop3:{uidl}")
-}
-
-/// The UIDVALIDITY an IMAP key was stored under, for telling epochs apart.
-pub fn imap_key_uidvalidity(key: &str) -> Option<u32> {
-    key.strip_prefix("imap:")?.split(':').next()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_unambiguous() {
-        assert_eq!(imap_key("INBOX", 7, 42), "imap:7:42:INBOX");
-        assert_ne!(imap_key("a:1", 2, 3), imap_key("a", 1, 23));
-        assert_eq!(imap_key_uidvalidity(&imap_key("x:y", 9, 1)), Some(9));
-        assert_eq!(imap_key_uidvalidity(&pop3_key("abc")), None);
-        assert_eq!(pop3_key("0001"), "pop3:0001");
-    }
-}

@@ -1,15 +1,20 @@
 //! Store behaviour: exact bytes, dedup, owed deletes in the message's transaction, the lock.
 
 use super::*;
+use crate::model::OnServer;
+use crate::protocol::keys::imap_key;
+use schema::{META, RAW_CHUNK_BYTES};
 
 fn msg(account: &str, key: &str, raw: &[u8], delete_after: bool) -> NewMessage {
-    NewMessage::new(
-        account.into(),
-        key.into(),
-        raw.len() as u64,
-        raw.to_vec(),
+    NewMessage {
+        account: account.into(),
+        server_key: key.into(),
+        listed_size: raw.len() as u64,
+        raw: raw.to_vec(),
+        summary: crate::parse::Summary::of(raw),
         delete_after,
-    )
+        content_hash: *blake3::hash(raw).as_bytes(),
+    }
 }
 
 fn open() -> (tempfile::TempDir, Store) {
@@ -78,36 +83,21 @@ fn uidvalidity_change_matches_by_content() {
     let (_d, s) = open();
     s.commit_batch(&[msg(
         "a",
-        &schema::imap_key("INBOX", 1, 5),
+        &imap_key("INBOX", 1, 5),
         b"Subject: x\r\n\r\ny",
         false,
     )])
     .unwrap();
-    let again = msg(
-        "a",
-        &schema::imap_key("INBOX", 2, 1),
-        b"Subject: x\r\n\r\ny",
-        false,
-    );
+    let again = msg("a", &imap_key("INBOX", 2, 1), b"Subject: x\r\n\r\ny", false);
     assert_eq!(
         s.commit_batch(&[again]).unwrap(),
         [StoreOutcome::Duplicate(1)]
     );
     // A different message under a new UIDVALIDITY is new; an identical copy in the same
     // UIDVALIDITY (another UID) is a legitimate second message.
-    let other = msg(
-        "a",
-        &schema::imap_key("INBOX", 2, 2),
-        b"Subject: z\r\n\r\ny",
-        false,
-    );
+    let other = msg("a", &imap_key("INBOX", 2, 2), b"Subject: z\r\n\r\ny", false);
     assert_eq!(s.commit_batch(&[other]).unwrap(), [StoreOutcome::Stored(2)]);
-    let copy = msg(
-        "a",
-        &schema::imap_key("INBOX", 2, 3),
-        b"Subject: z\r\n\r\ny",
-        false,
-    );
+    let copy = msg("a", &imap_key("INBOX", 2, 3), b"Subject: z\r\n\r\ny", false);
     assert_eq!(s.commit_batch(&[copy]).unwrap(), [StoreOutcome::Stored(3)]);
 }
 

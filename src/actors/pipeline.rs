@@ -1,0 +1,237 @@
+//! The store path of fetched messages: the parser and store actors behind a [`StoreSink`]
+//! that gathers messages in chunks, sends each chunk through the parser to the store, and
+//! hands back the store's acknowledgement of each chunk once it committed.
+//!
+//! Memory is bounded by the in-flight window ([`WINDOW_BYTES`] per account, and
+//! [`DAEMON_WINDOW_BYTES`] for all accounts together) plus the message being read: a push
+//! waits for room before the session reads on, so a slow disk slows the download instead of
+//! growing the heap.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use ractor::ActorRef;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::CallResultExt;
+use super::parser::{Downloaded, ParserMsg};
+use super::store::StoreMsg;
+use crate::config::AccountConfig;
+use crate::metrics as m;
+use crate::progress::Progress;
+use crate::protocol::keys::content_key;
+use crate::protocol::{Acked, Durable, NotStored, ServerMessage, Sink, Tally};
+use crate::store::StoreOutcome;
+
+/// Bytes of downloaded messages allowed between the socket and the store's commit.
+pub const WINDOW_BYTES: usize = 16 << 20;
+/// Bytes of downloaded messages allowed in flight for all accounts of a daemon together.
+pub const DAEMON_WINDOW_BYTES: usize = 64 << 20;
+/// Messages go to the parser and store in chunks of about this many bytes...
+const CHUNK_BYTES: usize = 1 << 20;
+/// ...or this many messages, whichever comes first.
+const CHUNK_MESSAGES: usize = 512;
+
+/// The parser and store actors every account's sink feeds, and the budget they share.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// The parser actor.
+    pub parser: ActorRef<ParserMsg>,
+    /// The store actor (the only writer).
+    pub store_actor: ActorRef<StoreMsg>,
+    /// The daemon-wide in-flight budget, in KiB ([`DAEMON_WINDOW_BYTES`]), shared by
+    /// every account's checks.
+    pub budget: Arc<Semaphore>,
+}
+
+impl Pipeline {
+    /// A pipeline over these actors, with a fresh daemon-wide budget.
+    pub fn new(parser: ActorRef<ParserMsg>, store_actor: ActorRef<StoreMsg>) -> Self {
+        Pipeline {
+            parser,
+            store_actor,
+            budget: Arc::new(Semaphore::new(DAEMON_WINDOW_BYTES >> 10)),
+        }
+    }
+
+    /// Parses a chunk and commits it; the answer is the store's acknowledgement.
+    async fn parse_and_store(&self, chunk: Vec<Downloaded>) -> Result<Vec<Durable>, NotStored> {
+        let not_stored = |e: Box<dyn std::error::Error + Send + Sync>| NotStored(e.into());
+        let parsed = self
+            .parser
+            .call(|reply| ParserMsg::Parse(chunk, reply), None)
+            .await
+            .map_err(|e| not_stored(format!("parser unavailable: {e}").into()))?
+            .into_done()
+            .map_err(|e| not_stored(Box::new(e)))?;
+        let outcomes = self
+            .store_actor
+            .call(|reply| StoreMsg::Commit(parsed, reply), None)
+            .await
+            .map_err(|e| not_stored(format!("store unavailable: {e}").into()))?
+            .into_done()
+            .map_err(|e| not_stored(Box::new(e)))?
+            .map_err(|e| not_stored(Box::new(e)))?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                StoreOutcome::Stored(id) => Durable::Stored(id),
+                StoreOutcome::Duplicate(id) => Durable::Duplicate(id),
+            })
+            .collect())
+    }
+}
+
+/// The sink of one check on the store path (see the module documentation).
+pub struct StoreSink {
+    account: String,
+    delete_after: bool,
+    max_size: u64,
+    pipeline: Pipeline,
+    window: Arc<Semaphore>,
+    chunk: Vec<Downloaded>,
+    chunk_messages: Vec<ServerMessage>,
+    chunk_bytes: usize,
+    /// Per message: its room in the account's window and in the daemon-wide budget.
+    chunk_permits: Vec<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+    acks_tx: mpsc::UnboundedSender<Acked>,
+    acks_rx: mpsc::UnboundedReceiver<Acked>,
+    in_flight: usize,
+    tally: Tally,
+    /// Where the CLI and the daemon's log read how far the check is.
+    progress: Arc<Progress>,
+}
+
+impl StoreSink {
+    /// A sink for one check of `account`, reporting to `progress`.
+    pub fn new(account: &AccountConfig, pipeline: Pipeline, progress: Arc<Progress>) -> Self {
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+        StoreSink {
+            account: account.name.clone(),
+            delete_after: !account.keep_copy,
+            max_size: account.max_message_size,
+            pipeline,
+            window: Arc::new(Semaphore::new(WINDOW_BYTES >> 10)),
+            chunk: Vec::new(),
+            chunk_messages: Vec::new(),
+            chunk_bytes: 0,
+            chunk_permits: Vec::new(),
+            acks_tx,
+            acks_rx,
+            in_flight: 0,
+            tally: Tally::default(),
+            progress,
+        }
+    }
+
+    /// `units` of room in `window`. Before waiting, the chunk being gathered is sent on: its
+    /// room would otherwise stay taken while this check waits for room, and with the
+    /// daemon-wide budget several accounts could each hold what the others wait for.
+    async fn room(&mut self, window: Arc<Semaphore>, units: u32) -> OwnedSemaphorePermit {
+        if let Ok(permit) = window.clone().try_acquire_many_owned(units) {
+            return permit;
+        }
+        self.flush();
+        window
+            .acquire_many_owned(units)
+            .await
+            .expect("window semaphores are never closed")
+    }
+}
+
+#[async_trait]
+impl Sink for StoreSink {
+    fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    fn oversize(&mut self) {
+        self.tally.oversize += 1;
+        metrics::counter!(m::MESSAGES, "account" => self.account.clone(), "outcome" => "oversize")
+            .increment(1);
+    }
+
+    async fn push(&mut self, message: ServerMessage, raw: Vec<u8>) {
+        let units = (raw.len() >> 10).clamp(1, WINDOW_BYTES.min(DAEMON_WINDOW_BYTES) >> 10) as u32;
+        let waited = Instant::now();
+        let window = self.window.clone();
+        let budget = self.pipeline.budget.clone();
+        let permit = (
+            self.room(window, units).await,
+            self.room(budget, units).await,
+        );
+        self.tally.waited += waited.elapsed();
+        self.tally.fetched += 1;
+        self.progress.advance(raw.len() as u64);
+        let server_key = message.key.clone().unwrap_or_else(|| content_key(&raw));
+        self.chunk_bytes += raw.len();
+        self.chunk.push(Downloaded {
+            account: self.account.clone(),
+            server_key: server_key.clone(),
+            listed_size: message.size,
+            raw,
+            delete_after: self.delete_after,
+        });
+        self.chunk_messages.push(ServerMessage {
+            key: Some(server_key),
+            ..message
+        });
+        self.chunk_permits.push(permit);
+        if self.chunk_bytes >= CHUNK_BYTES || self.chunk.len() >= CHUNK_MESSAGES {
+            self.flush();
+        }
+    }
+
+    /// Sends the current chunk to the parser, then the store, in the background.
+    fn flush(&mut self) {
+        if self.chunk.is_empty() {
+            return;
+        }
+        // Counted per chunk: a metrics update per message cost as much as parsing headers.
+        metrics::counter!(m::MESSAGES, "account" => self.account.clone(), "outcome" => "fetched")
+            .increment(self.chunk.len() as u64);
+        metrics::counter!(m::FETCHED_BYTES, "account" => self.account.clone())
+            .increment(self.chunk_bytes as u64);
+        let chunk = std::mem::take(&mut self.chunk);
+        let messages = std::mem::take(&mut self.chunk_messages);
+        let permits = std::mem::take(&mut self.chunk_permits);
+        self.chunk_bytes = 0;
+        self.in_flight += 1;
+        let pipeline = self.pipeline.clone();
+        let tx = self.acks_tx.clone();
+        tokio::spawn(async move {
+            let result = pipeline.parse_and_store(chunk).await;
+            drop(permits);
+            let _ = tx.send(Acked { messages, result });
+        });
+    }
+
+    fn acknowledged(&mut self) -> Vec<Acked> {
+        let mut out = Vec::new();
+        while let Ok(ack) = self.acks_rx.try_recv() {
+            self.in_flight -= 1;
+            out.push(ack);
+        }
+        out
+    }
+
+    async fn next_acknowledged(&mut self) -> Option<Vec<Acked>> {
+        if self.in_flight == 0 {
+            return None;
+        }
+        let first = self.acks_rx.recv().await?;
+        self.in_flight -= 1;
+        let mut out = vec![first];
+        out.extend(self.acknowledged());
+        Some(out)
+    }
+
+    fn in_flight(&self) -> bool {
+        self.in_flight > 0
+    }
+
+    fn tally(&self) -> Tally {
+        self.tally
+    }
+}

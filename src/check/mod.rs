@@ -1,0 +1,240 @@
+//! One check of one account, whatever the protocol: list what the server has, skip what is
+//! held already, fetch the rest in bounded batches into a [`Sink`], and delete on the server
+//! exactly what the sink acknowledged as durable.
+//!
+//! The check knows the protocol only through [`Session`], where messages go only through
+//! [`Sink`], and its bookkeeping only through [`Ledger`]: the account actor hands it real
+//! ones, the unit tests scripted and in-memory ones.
+
+mod ledger;
+mod plan;
+
+use std::time::Instant;
+
+pub use ledger::{Known, Ledger, StoreLedger};
+pub use plan::{FETCH_BATCH_BYTES, FETCH_BATCH_MESSAGES, Plan};
+
+use crate::config::AccountConfig;
+use crate::error::{CheckError, Stage, chain};
+use crate::metrics as m;
+use crate::model::CheckSummary;
+use crate::progress::Progress;
+use crate::protocol::{Acked, Deleted, Durable, ServerMessage, Session, Sink, Tally};
+
+/// While the sink catches up after the download, acknowledged messages are deleted in
+/// commands of at least this many (the rest at the end): Dovecot rewrites its index for
+/// every expunge, so many small ones cost more than they overlap.
+const DRAIN_DELETE_BATCH: usize = 1000;
+
+/// Runs one check over an open session. Counts go into `summary` even when it fails.
+pub async fn run(
+    account: &AccountConfig,
+    session: Box<dyn Session>,
+    sink: &mut dyn Sink,
+    ledger: &dyn Ledger,
+    progress: &Progress,
+    summary: &mut CheckSummary,
+) -> Result<(), CheckError> {
+    let mut check = Check {
+        account,
+        ledger,
+        session,
+        summary,
+        owed_at_finish: Vec::new(),
+    };
+    check.note_epoch().await?;
+    let listing = check.session.list().await?;
+    let plan = plan::plan(account, ledger, listing).await?;
+    check.skipped(&plan);
+    check.delete(plan.owed_deletes).await?;
+    progress.begin(
+        plan.to_fetch.len() as u64,
+        plan.to_fetch.iter().map(|m| m.size).sum(),
+    );
+    let failure = check.download(&plan.to_fetch, sink).await.err();
+    let (to_delete, failure) = check.drain(sink, failure).await;
+    check.downloaded(sink.tally());
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    check.delete(to_delete).await?;
+    check.finish().await
+}
+
+/// A check under way: its session, and what it has counted and owes.
+struct Check<'a> {
+    account: &'a AccountConfig,
+    ledger: &'a dyn Ledger,
+    session: Box<dyn Session>,
+    summary: &'a mut CheckSummary,
+    /// Deleted on the server once the session ends cleanly (POP3, at QUIT).
+    owed_at_finish: Vec<String>,
+}
+
+impl Check<'_> {
+    /// Records the mailbox's epoch; a change is logged (renumbered messages are then matched
+    /// by content, so nothing already stored is imported twice).
+    async fn note_epoch(&mut self) -> Result<(), CheckError> {
+        let Some(epoch) = self.session.epoch() else {
+            return Ok(());
+        };
+        let before = self.ledger.note_epoch(&self.account.name, epoch).await?;
+        if let Some(old) = before.filter(|old| *old != epoch) {
+            tracing::warn!(account = %self.account.name, old, new = epoch, "UIDVALIDITY changed: messages are matched by content, nothing already stored is imported again");
+        }
+        Ok(())
+    }
+
+    /// Counts what the plan leaves alone.
+    fn skipped(&mut self, plan: &Plan) {
+        self.summary.skipped += plan.skipped;
+        count(&self.account.name, "oversize", plan.oversize);
+        if plan.oversize > 0 {
+            tracing::warn!(account = %self.account.name, count = plan.oversize, limit = self.account.max_message_size, "messages larger than max_message_size stay on the server");
+        }
+    }
+
+    /// Downloads the fetch list batch by batch, deleting between batches what the sink has
+    /// acknowledged meanwhile.
+    async fn download(
+        &mut self,
+        to_fetch: &[ServerMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<(), CheckError> {
+        for batch in plan::batches(to_fetch) {
+            self.session.fetch(batch, sink).await?;
+            let acked = self.settle(sink.acknowledged());
+            self.delete(acked).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the sink has acknowledged everything: whatever happened to the
+    /// connection, what was downloaded still gets stored. Meanwhile the session (which the
+    /// download no longer needs) deletes what is acknowledged, in large groups. Returns the
+    /// acknowledged messages still to delete, and the first failure.
+    async fn drain(
+        &mut self,
+        sink: &mut dyn Sink,
+        mut failure: Option<CheckError>,
+    ) -> (Vec<ServerMessage>, Option<CheckError>) {
+        let started = Instant::now();
+        sink.flush();
+        let mut to_delete = Vec::new();
+        while let Some(acks) = sink.next_acknowledged().await {
+            to_delete.extend(self.settle(acks));
+            if failure.is_none() && sink.in_flight() && to_delete.len() >= DRAIN_DELETE_BATCH {
+                failure = self.delete(std::mem::take(&mut to_delete)).await.err();
+            }
+        }
+        tracing::debug!(account = %self.account.name, waited_for_sink = ?sink.tally().waited, drain = ?started.elapsed(), "download finished");
+        (to_delete, failure)
+    }
+
+    /// Counts what the download brought.
+    fn downloaded(&mut self, tally: Tally) {
+        self.summary.fetched += tally.fetched;
+        self.summary.skipped += tally.oversize;
+    }
+
+    /// Counts acknowledgements; returns the messages now safe to delete on the server.
+    fn settle(&mut self, acks: Vec<Acked>) -> Vec<ServerMessage> {
+        let name = &self.account.name;
+        let mut to_delete = Vec::new();
+        let stored_before = self.summary.stored;
+        for Acked { messages, result } in acks {
+            match result {
+                Ok(outcomes) => {
+                    for (msg, outcome) in messages.into_iter().zip(outcomes) {
+                        match outcome {
+                            Durable::Stored(_) => self.summary.stored += 1,
+                            Durable::Duplicate(_) => {
+                                self.summary.skipped += 1;
+                                count(name, "duplicate", 1);
+                            }
+                        }
+                        if !self.account.keep_copy {
+                            to_delete.push(msg);
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Not stored: nothing is deleted, the next check fetches them again.
+                    let e = chain(&e);
+                    self.summary.errors += messages.len() as u64;
+                    metrics::counter!(m::ERRORS, "account" => name.clone(), "stage" => Stage::Store.as_str()).increment(1);
+                    tracing::error!(account = %name, error = %e, messages = messages.len(), "messages not stored; they stay on the server");
+                    self.summary.error.get_or_insert(e);
+                }
+            }
+        }
+        count(name, "stored", self.summary.stored - stored_before);
+        to_delete
+    }
+
+    /// Deletes acknowledged messages on the server and records what is done.
+    async fn delete(&mut self, messages: Vec<ServerMessage>) -> Result<(), CheckError> {
+        if messages.is_empty() || self.account.keep_copy {
+            return Ok(());
+        }
+        let name = &self.account.name;
+        let keys: Vec<String> = messages.iter().filter_map(|m| m.key.clone()).collect();
+        let started = Instant::now();
+        let deleted = self.session.delete(&messages).await?;
+        tracing::debug!(account = %name, count = keys.len(), took = ?started.elapsed(), "deleted on the server");
+        match deleted {
+            Deleted::Now => self.deleted(keys).await?,
+            Deleted::AtFinish => self.owed_at_finish.extend(keys),
+            Deleted::Flagged => {
+                tracing::warn!(account = %name, count = keys.len(), "server lacks UIDPLUS: messages flagged \\Deleted and await an expunge by another client");
+            }
+        }
+        Ok(())
+    }
+
+    /// Records deletes done on the server.
+    async fn deleted(&mut self, keys: Vec<String>) -> Result<(), CheckError> {
+        record_deleted(self.account, self.ledger, self.summary, keys).await
+    }
+
+    /// Ends the session and records the deletes it made final (POP3's, at QUIT).
+    async fn finish(self) -> Result<(), CheckError> {
+        let Check {
+            account,
+            ledger,
+            session,
+            summary,
+            owed_at_finish,
+        } = self;
+        session.finish().await?;
+        record_deleted(account, ledger, summary, owed_at_finish).await
+    }
+}
+
+/// Records deletes done on the server, and counts them.
+async fn record_deleted(
+    account: &AccountConfig,
+    ledger: &dyn Ledger,
+    summary: &mut CheckSummary,
+    keys: Vec<String>,
+) -> Result<(), CheckError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let n = keys.len() as u64;
+    ledger.deleted(&account.name, keys).await?;
+    summary.deleted += n;
+    count(&account.name, "deleted", n);
+    Ok(())
+}
+
+/// Counts `n` messages of `outcome` for `account` (nothing when zero).
+fn count(account: &str, outcome: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!(m::MESSAGES, "account" => account.to_string(), "outcome" => outcome)
+            .increment(n);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,43 @@
+//! Where the report and check commands get their answers: the store file itself, or, when
+//! a running daemon holds it, that daemon's API (found through `<store path>.addr`).
+
+use anyhow::Context;
+use mail_ingest::config::Config;
+use mail_ingest::http::client::DaemonClient;
+use mail_ingest::store::{Store, StoreError};
+
+/// The store, opened for this command, or the daemon that holds it.
+pub enum Source {
+    /// The store file (`None` when nothing was stored yet).
+    Store(Option<Store>),
+    /// The running daemon.
+    Daemon(DaemonClient),
+}
+
+impl Source {
+    /// Opens the store, or finds the daemon when the store is in use.
+    pub fn open(config: &Config) -> anyhow::Result<Source> {
+        match open_store(config) {
+            Ok(store) => Ok(Source::Store(store)),
+            Err(StoreError::InUse(_)) => daemon(config).map(Source::Daemon),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Opens the store for reading when it exists; `Ok(None)` when nothing was stored yet.
+pub fn open_store(config: &Config) -> Result<Option<Store>, StoreError> {
+    if !config.store.path.exists() {
+        return Ok(None);
+    }
+    Store::open(&config.store.path).map(Some)
+}
+
+/// The client for the daemon that holds the store, with the API token when configured.
+pub fn daemon(config: &Config) -> anyhow::Result<DaemonClient> {
+    let token = match &config.http.token {
+        Some(src) => Some(src.resolve().context("http.token")?),
+        None => None,
+    };
+    Ok(DaemonClient::find(&config.store.path, token)?)
+}

@@ -1,0 +1,313 @@
+//! The configuration's domain types: what each section of the file means once checked
+//! (durations, enums, resolved paths, non-zero limits), and the [`Config`] built from them,
+//! in code or by the reader.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::secret::{Secret, SecretError, SecretSource};
+
+/// IMAP or POP3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// IMAP4rev1.
+    Imap,
+    /// POP3.
+    Pop3,
+}
+
+impl Protocol {
+    /// The config spelling: `imap` or `pop3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+        }
+    }
+}
+
+/// "Use safe connection" and "Secure connection type".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// SSL: TLS from the first byte (993, 995).
+    Implicit,
+    /// TLS: plain greeting, then STARTTLS / STLS (143, 110).
+    Starttls,
+    /// No encryption at all.
+    None,
+}
+
+impl TlsMode {
+    /// The config spelling: `implicit`, `starttls` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Implicit => "implicit",
+            TlsMode::Starttls => "starttls",
+            TlsMode::None => "none",
+        }
+    }
+}
+
+/// What the first check of an account ingests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backfill {
+    /// Everything already on the server.
+    All,
+    /// Only mail that arrives after the first check.
+    New,
+}
+
+/// `[store]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreConfig {
+    /// The redb file (absolute: resolved against the config file's folder).
+    pub path: PathBuf,
+}
+
+/// `[http]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpConfig {
+    /// Address of `/metrics`, `/health` and `/api/`.
+    pub listen: SocketAddr,
+    /// Bearer token required on `/api/` when set.
+    pub token: Option<SecretSource>,
+}
+
+/// `[credentials.NAME]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Credential {
+    /// The login name.
+    pub username: String,
+    /// Where the password comes from.
+    pub password: SecretSource,
+}
+
+/// `[connectors.NAME]`: a SOCKS5 proxy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectorConfig {
+    /// The table's name: the identity used in reports, metrics and the API.
+    pub name: String,
+    /// The proxy's host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Name of the credential for SOCKS5 username/password authentication.
+    pub credential: Option<String>,
+    /// Most connections through the proxy at once.
+    pub max_connections: NonZeroUsize,
+}
+
+/// `[accounts.NAME]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountConfig {
+    /// The table's name: the identity used in reports, metrics and the API.
+    pub name: String,
+    /// "Enabled": false keeps the account in the reports but never connects.
+    pub enabled: bool,
+    /// "Protocol": IMAP or POP3.
+    pub protocol: Protocol,
+    /// "Address": the server's host name (also the TLS server name).
+    pub address: String,
+    /// TCP port.
+    pub port: u16,
+    /// Name of the `[credentials.NAME]` to log in with.
+    pub credential: String,
+    /// Name of the `[connectors.NAME]` to route through; direct when `None`.
+    pub connector: Option<String>,
+    /// "Use safe connection" and "Secure connection type".
+    pub tls: TlsMode,
+    /// "Skip certificate": accept any server certificate (warned and exported as a metric).
+    pub skip_certificate: bool,
+    /// A PEM file of extra trusted CAs.
+    pub ca_file: Option<PathBuf>,
+    /// "Keep copy in server": false deletes each message after it is durably stored.
+    pub keep_copy: bool,
+    /// "Automatic check": checked every `check_interval` (else only on demand).
+    pub automatic_check: bool,
+    /// Time between automatic checks (with IDLE: the resync period).
+    pub check_interval: Duration,
+    /// IMAP: wait in IDLE between checks when the server offers it.
+    pub idle: bool,
+    /// IMAP mailbox to ingest.
+    pub mailbox: String,
+    /// Larger messages stay on the server, counted as oversize.
+    pub max_message_size: u64,
+    /// What the first check ingests.
+    pub backfill: Backfill,
+    /// Bound on TCP connect, proxy handshake, TLS handshake and greeting.
+    pub connect_timeout: Duration,
+    /// No byte from the server for this long means the connection is dead.
+    pub io_timeout: Duration,
+}
+
+impl AccountConfig {
+    /// An account with every default of DESIGN.md; `port` follows protocol and TLS.
+    pub fn new(name: &str, protocol: Protocol, address: &str, credential: &str) -> Self {
+        AccountConfig {
+            name: name.into(),
+            enabled: true,
+            protocol,
+            address: address.into(),
+            port: default_port(protocol, TlsMode::Implicit),
+            credential: credential.into(),
+            connector: None,
+            tls: TlsMode::Implicit,
+            skip_certificate: false,
+            ca_file: None,
+            keep_copy: true,
+            automatic_check: true,
+            check_interval: Duration::from_secs(60),
+            idle: true,
+            mailbox: "INBOX".into(),
+            max_message_size: 50 << 20,
+            backfill: Backfill::All,
+            connect_timeout: Duration::from_secs(30),
+            io_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// True when the connection is not protected by a verified TLS certificate.
+    pub fn insecure(&self) -> bool {
+        self.skip_certificate || self.tls == TlsMode::None
+    }
+}
+
+/// The default port for a protocol and TLS mode: 993/143, 995/110.
+pub fn default_port(protocol: Protocol, tls: TlsMode) -> u16 {
+    match (protocol, tls) {
+        (Protocol::Imap, TlsMode::Implicit) => 993,
+        (Protocol::Imap, _) => 143,
+        (Protocol::Pop3, TlsMode::Implicit) => 995,
+        (Protocol::Pop3, _) => 110,
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[http]`.
+    pub http: HttpConfig,
+    /// `[credentials.*]` by name.
+    pub credentials: BTreeMap<String, Credential>,
+    /// `[connectors.*]` by name.
+    pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// `[accounts.*]` by name.
+    pub accounts: BTreeMap<String, AccountConfig>,
+}
+
+impl Config {
+    /// An empty config storing at `store_path`: add credentials, connectors and accounts
+    /// in code, then [`Config::validate`].
+    pub fn new(store_path: impl Into<PathBuf>) -> Self {
+        Config {
+            store: StoreConfig {
+                path: store_path.into(),
+            },
+            http: HttpConfig {
+                listen: default_listen(),
+                token: None,
+            },
+            credentials: BTreeMap::new(),
+            connectors: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a credential (builder style, for configs made in code).
+    pub fn with_credential(mut self, name: &str, username: &str, password: SecretSource) -> Self {
+        self.credentials.insert(
+            name.into(),
+            Credential {
+                username: username.into(),
+                password,
+            },
+        );
+        self
+    }
+
+    /// Adds a SOCKS5 connector.
+    pub fn with_connector(mut self, connector: ConnectorConfig) -> Self {
+        self.connectors.insert(connector.name.clone(), connector);
+        self
+    }
+
+    /// Adds an account.
+    pub fn with_account(mut self, account: AccountConfig) -> Self {
+        self.accounts.insert(account.name.clone(), account);
+        self
+    }
+
+    /// "unknown account `NAME` (known: a, b)": the one wording for a name that is not configured.
+    pub fn unknown_account(&self, name: &str) -> String {
+        let known: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
+        format!(
+            "unknown account `{name}` (known: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    }
+
+    /// The enabled accounts.
+    pub fn enabled_accounts(&self) -> impl Iterator<Item = &AccountConfig> {
+        self.accounts.values().filter(|a| a.enabled)
+    }
+
+    /// The login of a credential, its secret read now.
+    pub fn login(&self, credential: &str) -> Result<Login, CredentialError> {
+        let cred = self
+            .credentials
+            .get(credential)
+            .ok_or_else(|| CredentialError::Unknown(credential.to_string()))?;
+        cred.resolve()
+            .map_err(|e| CredentialError::Secret(credential.to_string(), e))
+    }
+}
+
+/// A credential with its secret read: what a LOGIN or a SOCKS5 authentication sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    /// The login name.
+    pub username: String,
+    /// The password (redacted in `Debug`).
+    pub password: Secret,
+}
+
+impl Credential {
+    /// Reads the secret now.
+    pub fn resolve(&self) -> Result<Login, SecretError> {
+        Ok(Login {
+            username: self.username.clone(),
+            password: self.password.resolve()?,
+        })
+    }
+}
+
+/// Why a credential's login could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// No `[credentials.NAME]` of that name.
+    #[error("unknown credential `{0}`")]
+    Unknown(String),
+    /// Its secret could not be read.
+    #[error("cannot read the password of credentials.{0}")]
+    Secret(String, #[source] SecretError),
+}
+
+/// The address of `/metrics`, `/health` and `/api/` unless `[http] listen` says otherwise.
+pub fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9898))
+}

@@ -1,0 +1,163 @@
+//! The contract between a mail protocol and the rest of mail-ingest: what a [`Session`] lists
+//! and deletes, how it hands fetched messages to a [`Sink`] and how the sink tells which of
+//! them are durable, how a [`MailServer`] opens sessions, and how messages are keyed
+//! ([`keys`]).
+//!
+//! `imap/` and `pop3/` implement this contract and depend on it (beside the network and
+//! config layers), never on the check, the store or the actors. The check algorithm drives
+//! any session into any sink: the store path with its in-flight window is one sink; a scripted
+//! session and an in-memory sink drive the same algorithm in the unit tests.
+
+pub mod keys;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::CheckError;
+
+/// Most messages one listing takes; more is treated as a misbehaving server.
+pub const MAX_LISTED: usize = 1_000_000;
+
+/// A message as the server lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerMessage {
+    /// IMAP UID, or POP3 message number.
+    pub handle: u32,
+    /// The store key; `None` for POP3 without UIDL (the sink then keys it by its content).
+    pub key: Option<String>,
+    /// The size the server announced.
+    pub size: u64,
+}
+
+/// What a delete on the server achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// Gone now (IMAP UID EXPUNGE).
+    Now,
+    /// Gone once the session ends cleanly (POP3 DELE, made final by QUIT).
+    AtFinish,
+    /// Flagged `\Deleted` only: the server has no UIDPLUS, and expunging would remove other
+    /// clients' deleted messages too. The delete stays owed.
+    Flagged,
+}
+
+/// What `test ACCOUNT` shows of a logged-in session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The server's capabilities, as it names them.
+    pub capabilities: Vec<String>,
+    /// What the mailbox holds, in words (e.g. `mailbox INBOX: 3 messages (UIDVALIDITY 7)`).
+    pub mailbox: String,
+}
+
+/// One logged-in connection to a mailbox.
+#[async_trait]
+pub trait Session: Send {
+    /// The mailbox's epoch (IMAP UIDVALIDITY), when the protocol has one: keys of another
+    /// epoch name other messages.
+    fn epoch(&self) -> Option<u32> {
+        None
+    }
+    /// Capabilities and mailbox size, for `test ACCOUNT`.
+    async fn probe(&mut self) -> Result<Probe, CheckError>;
+    /// Everything in the mailbox.
+    async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError>;
+    /// Downloads `batch`, handing each message to `sink` as it arrives.
+    async fn fetch(
+        &mut self,
+        batch: &[ServerMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<(), CheckError>;
+    /// Deletes these messages on the server.
+    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError>;
+    /// Ends the session (LOGOUT / QUIT).
+    async fn finish(self: Box<Self>) -> Result<(), CheckError>;
+}
+
+/// Why watching a mailbox for new mail (IMAP IDLE) stopped.
+#[derive(Debug)]
+pub enum WatchEnd {
+    /// The server does not offer it: poll only.
+    Unsupported,
+    /// The connection failed; watch again after a pause.
+    Failed(CheckError),
+}
+
+/// One account's mail server: opens sessions with it and watches it for new mail.
+#[async_trait]
+pub trait MailServer: Send + Sync {
+    /// Connects and logs in.
+    async fn open(&self) -> Result<Box<dyn Session>, CheckError>;
+    /// Waits on a connection of its own for the server to report changes, calling `wake`
+    /// for each; returns only when that is unsupported or the connection failed.
+    async fn watch(&self, wake: &(dyn Fn() + Send + Sync)) -> WatchEnd;
+}
+
+/// What a sink did with one message, once durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durable {
+    /// Newly stored under this id.
+    Stored(u64),
+    /// Already held under this id (a retry, or the same message under another key).
+    Duplicate(u64),
+}
+
+/// Why a group of messages is not durable: nothing of it may be deleted on the server.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("cannot store messages")]
+pub struct NotStored(#[source] pub Arc<dyn std::error::Error + Send + Sync>);
+
+/// A group of messages handed to a sink, and what became of it.
+#[derive(Debug)]
+pub struct Acked {
+    /// The messages, each with its key (a content key when the server gave none).
+    pub messages: Vec<ServerMessage>,
+    /// One outcome per message, in order; or why none of them is durable.
+    pub result: Result<Vec<Durable>, NotStored>,
+}
+
+/// How much a sink took in one check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Messages downloaded.
+    pub fetched: u64,
+    /// Messages over the size limit, found while downloading and dropped.
+    pub oversize: u64,
+    /// Time the download waited for room (the sink was behind).
+    pub waited: Duration,
+}
+
+/// Where a session puts what it fetched: messages go in, acknowledgements come out, and
+/// a message is durable only once its acknowledgement says so.
+#[async_trait]
+pub trait Sink: Send {
+    /// The largest message taken; a session reads a larger one to its end and drops it.
+    fn max_size(&self) -> u64;
+    /// A message turned out larger than [`Sink::max_size`] while downloading.
+    fn oversize(&mut self);
+    /// Takes one downloaded message; waits while there is no room.
+    async fn push(&mut self, message: ServerMessage, raw: Vec<u8>);
+    /// Sends on what has been gathered, without waiting for it.
+    fn flush(&mut self);
+    /// The acknowledgements that have arrived so far, without waiting.
+    fn acknowledged(&mut self) -> Vec<Acked>;
+    /// Waits for the next acknowledgement and takes every other one that has arrived too;
+    /// `None` once nothing is in flight. [`Sink::flush`] first.
+    async fn next_acknowledged(&mut self) -> Option<Vec<Acked>>;
+    /// True while some message waits for its acknowledgement.
+    fn in_flight(&self) -> bool;
+    /// How much it took so far.
+    fn tally(&self) -> Tally;
+}
+
+/// Where fetched messages go: a new [`Sink`] for each check of an account.
+pub trait Destination: Send + Sync {
+    /// The sink of one check of `account`, counting its download into `progress`.
+    fn sink(
+        &self,
+        account: &crate::config::AccountConfig,
+        progress: Arc<crate::progress::Progress>,
+    ) -> Box<dyn Sink>;
+}

@@ -1,0 +1,34 @@
+//! Why the store failed. Each variant names what could not be done; the cause is its source.
+
+use std::path::PathBuf;
+
+use super::schema::SCHEMA_VERSION;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the store.
+    #[error("store `{path}` is in use by another mail-ingest process (stop it, or use its API)", path = .0.display())]
+    InUse(PathBuf),
+    /// The file could not be opened or created.
+    #[error("cannot open store `{path}`", path = .0.display())]
+    Open(PathBuf, #[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The file was written by another schema version.
+    #[error("store `{path}` has schema version {found}, this mail-ingest reads version {SCHEMA_VERSION}; use the mail-ingest that wrote it, or move the file aside to start a new store (messages still on the server are fetched again)", path = .0.display(), found = .1)]
+    Schema(PathBuf, u64),
+    /// A redb operation failed.
+    #[error("cannot {0} in the store")]
+    Db(&'static str, #[source] redb::Error),
+    /// A record could not be decoded.
+    #[error("store record {0} is corrupt")]
+    Corrupt(u64, #[source] serde_json::Error),
+}
+
+/// A store result.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Maps a redb error to [`StoreError::Db`] saying what was being done.
+pub(super) fn db_err<E: Into<redb::Error>>(what: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Db(what, e.into())
+}

@@ -1,0 +1,528 @@
+//! Scripted and in-memory parts for unit tests of the check and the actor layer: a mail
+//! server whose mailbox is a vector and whose behaviour a test scripts, a sink that keeps
+//! what it acknowledges in memory (and can hold its acknowledgements back), and a ledger in
+//! memory. They implement the same contract as the real parts ([`crate::protocol`],
+//! [`crate::check::Ledger`]), so the real check algorithm and actors run over them, on a
+//! paused clock, without disk or network.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ractor::{ActorCell, ActorProcessingErr};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+
+use crate::actors::account::AccountParts;
+use crate::actors::wiring::Wiring;
+use crate::check::{Known, Ledger};
+use crate::config::{AccountConfig, Config};
+use crate::error::{CheckError, Stage};
+use crate::net::ConnectorHandle;
+use crate::progress::Progress;
+use crate::protocol::keys::imap_key;
+use crate::protocol::{
+    Acked, Deleted, Destination, Durable, MailServer, Probe, ServerMessage, Session, Sink, Tally,
+    WatchEnd,
+};
+
+/// A gate that waiters pass only while it is open.
+#[derive(Clone, Debug)]
+pub struct Gate(Arc<watch::Sender<bool>>);
+
+impl Gate {
+    /// A gate, open or closed.
+    pub fn new(open: bool) -> Self {
+        Gate(Arc::new(watch::channel(open).0))
+    }
+
+    /// Opens or closes it.
+    pub fn set(&self, open: bool) {
+        self.0.send_replace(open);
+    }
+
+    /// Waits until it is open.
+    pub async fn pass(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+    }
+}
+
+/// What the next connection to a scripted server does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Open {
+    /// Logs in.
+    Ok,
+    /// Fails at this stage.
+    Fail(Stage),
+    /// Panics (a bug in the account actor's check).
+    Panic,
+}
+
+/// Something a scripted server saw, with the (paused) time it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A connection was opened (or failed, or panicked, as scripted).
+    Open(Open),
+    /// These UIDs were deleted.
+    Delete(Vec<u32>),
+    /// The session ended.
+    Finish,
+}
+
+/// A scripted account's mailbox and what its server does.
+#[derive(Debug)]
+pub struct Mailbox {
+    /// Messages on the server: UID and bytes.
+    pub messages: Vec<(u32, Vec<u8>)>,
+    /// What happened, when.
+    pub events: Vec<(Instant, Event)>,
+    /// What the next connections do (then [`Open::Ok`]).
+    pub opens: VecDeque<Open>,
+    /// A listing waits here (open unless a test closes it).
+    pub list_gate: Gate,
+    /// Woken whenever a listing starts.
+    pub listing: Arc<Notify>,
+    /// IDLE: `None` = unsupported. `Some(n)`: wake once, wait for the next listing, then
+    /// wake `n` times more and stay idle.
+    pub idle_wakes: Option<usize>,
+}
+
+impl Default for Mailbox {
+    fn default() -> Self {
+        Mailbox {
+            messages: Vec::new(),
+            events: Vec::new(),
+            opens: VecDeque::new(),
+            list_gate: Gate::new(true),
+            listing: Arc::new(Notify::new()),
+            idle_wakes: None,
+        }
+    }
+}
+
+/// A mailbox shared by a test and its scripted server.
+pub type SharedMailbox = Arc<Mutex<Mailbox>>;
+
+/// Locks a mailbox (a test's panic elsewhere does not poison it for the next assertion).
+pub fn lock(mailbox: &SharedMailbox) -> std::sync::MutexGuard<'_, Mailbox> {
+    mailbox.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Mailbox {
+    /// The times of the connections opened, in order.
+    pub fn open_times(&self) -> Vec<Instant> {
+        self.events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Open(_)))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// Every UID deleted so far.
+    pub fn deleted(&self) -> Vec<u32> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Delete(uids) => Some(uids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+}
+
+/// A server over a [`Mailbox`].
+pub struct ScriptedServer {
+    /// The mailbox it serves.
+    pub mailbox: SharedMailbox,
+}
+
+#[async_trait]
+impl MailServer for ScriptedServer {
+    async fn open(&self) -> Result<Box<dyn Session>, CheckError> {
+        let open = {
+            let mut m = lock(&self.mailbox);
+            let open = m.opens.pop_front().unwrap_or(Open::Ok);
+            m.events.push((Instant::now(), Event::Open(open)));
+            open
+        };
+        match open {
+            Open::Ok => Ok(Box::new(ScriptedSession {
+                mailbox: self.mailbox.clone(),
+            })),
+            Open::Fail(stage) => Err(CheckError::new(stage, "scripted failure")),
+            Open::Panic => panic!("scripted panic"),
+        }
+    }
+
+    async fn watch(&self, wake: &(dyn Fn() + Send + Sync)) -> WatchEnd {
+        let (wakes, listing) = {
+            let m = lock(&self.mailbox);
+            (m.idle_wakes, m.listing.clone())
+        };
+        let Some(more) = wakes else {
+            return WatchEnd::Unsupported;
+        };
+        let next_listing = listing.notified();
+        wake();
+        next_listing.await;
+        for _ in 0..more {
+            wake();
+        }
+        std::future::pending().await
+    }
+}
+
+/// A session over a [`Mailbox`]: UIDVALIDITY 1, mailbox INBOX.
+pub struct ScriptedSession {
+    mailbox: SharedMailbox,
+}
+
+#[async_trait]
+impl Session for ScriptedSession {
+    fn epoch(&self) -> Option<u32> {
+        Some(1)
+    }
+
+    async fn probe(&mut self) -> Result<Probe, CheckError> {
+        Ok(Probe {
+            capabilities: vec!["IMAP4rev1".into()],
+            mailbox: format!("{} messages", lock(&self.mailbox).messages.len()),
+        })
+    }
+
+    async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
+        let (gate, listing) = {
+            let m = lock(&self.mailbox);
+            (m.list_gate.clone(), m.listing.clone())
+        };
+        listing.notify_waiters();
+        gate.pass().await;
+        Ok(lock(&self.mailbox)
+            .messages
+            .iter()
+            .map(|(uid, raw)| ServerMessage {
+                handle: *uid,
+                key: Some(imap_key("INBOX", 1, *uid)),
+                size: raw.len() as u64,
+            })
+            .collect())
+    }
+
+    async fn fetch(
+        &mut self,
+        batch: &[ServerMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<(), CheckError> {
+        for msg in batch {
+            let raw = lock(&self.mailbox)
+                .messages
+                .iter()
+                .find(|(uid, _)| *uid == msg.handle)
+                .map(|(_, raw)| raw.clone());
+            if let Some(raw) = raw {
+                sink.push(msg.clone(), raw).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
+        let uids: Vec<u32> = batch.iter().map(|m| m.handle).collect();
+        let mut m = lock(&self.mailbox);
+        m.messages.retain(|(uid, _)| !uids.contains(uid));
+        m.events.push((Instant::now(), Event::Delete(uids)));
+        Ok(Deleted::Now)
+    }
+
+    async fn finish(self: Box<Self>) -> Result<(), CheckError> {
+        lock(&self.mailbox)
+            .events
+            .push((Instant::now(), Event::Finish));
+        Ok(())
+    }
+}
+
+/// What an in-memory ledger holds.
+#[derive(Debug, Default)]
+pub struct LedgerState {
+    /// (account, key) -> what is held.
+    pub known: HashMap<(String, String), Known>,
+    /// (account, key) of the deletes owed.
+    pub owed: BTreeSet<(String, String)>,
+    /// Accounts whose first check planned.
+    pub backfilled: HashSet<String>,
+    /// Each account's epoch.
+    pub epochs: HashMap<String, u32>,
+    /// Every check recorded: account and error.
+    pub checks: Vec<(String, Option<String>)>,
+    /// The last id given to a stored message.
+    pub last_id: u64,
+}
+
+/// A ledger state shared by a ledger, its sinks and a test.
+pub type SharedLedger = Arc<Mutex<LedgerState>>;
+
+/// The ledger in memory.
+#[derive(Clone, Default)]
+pub struct MemoryLedger(pub SharedLedger);
+
+impl MemoryLedger {
+    fn with<T>(&self, f: impl FnOnce(&mut LedgerState) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[async_trait]
+impl Ledger for MemoryLedger {
+    async fn known(
+        &self,
+        account: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<Known>>, CheckError> {
+        Ok(self.with(|l| {
+            keys.into_iter()
+                .map(|k| l.known.get(&(account.to_string(), k)).copied())
+                .collect()
+        }))
+    }
+
+    async fn backfilled(&self, account: &str) -> Result<bool, CheckError> {
+        Ok(self.with(|l| l.backfilled.contains(account)))
+    }
+
+    async fn planned(
+        &self,
+        account: &str,
+        seen: Vec<(String, u64)>,
+        _oversize: u64,
+    ) -> Result<(), CheckError> {
+        self.with(|l| {
+            for (key, _) in seen {
+                l.known
+                    .entry((account.to_string(), key))
+                    .or_insert(Known::Seen);
+            }
+            l.backfilled.insert(account.to_string());
+        });
+        Ok(())
+    }
+
+    async fn owed_deletes(&self, account: &str) -> Result<Vec<String>, CheckError> {
+        Ok(self.with(|l| {
+            l.owed
+                .iter()
+                .filter(|(a, _)| a == account)
+                .map(|(_, k)| k.clone())
+                .collect()
+        }))
+    }
+
+    async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError> {
+        self.with(|l| {
+            for k in keys {
+                l.owed.remove(&(account.to_string(), k));
+            }
+        });
+        Ok(())
+    }
+
+    async fn note_epoch(&self, account: &str, epoch: u32) -> Result<Option<u32>, CheckError> {
+        Ok(self.with(|l| l.epochs.insert(account.to_string(), epoch)))
+    }
+
+    async fn record_check(&self, account: &str, error: Option<String>) -> Result<u64, CheckError> {
+        Ok(self.with(|l| {
+            l.checks.push((account.to_string(), error));
+            l.owed.iter().filter(|(a, _)| a == account).count() as u64
+        }))
+    }
+}
+
+/// A destination keeping messages in a [`MemoryLedger`]; acknowledgements wait at `gate`.
+#[derive(Clone)]
+pub struct MemoryDestination {
+    /// Where acknowledged messages are recorded.
+    pub ledger: MemoryLedger,
+    /// Acknowledgements are sent only while it is open.
+    pub gate: Gate,
+}
+
+impl Destination for MemoryDestination {
+    fn sink(&self, account: &AccountConfig, _progress: Arc<Progress>) -> Box<dyn Sink> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Box::new(MemorySink {
+            account: account.clone(),
+            ledger: self.ledger.clone(),
+            gate: self.gate.clone(),
+            chunk: Vec::new(),
+            tx,
+            rx,
+            in_flight: 0,
+            tally: Tally::default(),
+        })
+    }
+}
+
+/// The sink of a [`MemoryDestination`]: one acknowledgement per flush.
+pub struct MemorySink {
+    account: AccountConfig,
+    ledger: MemoryLedger,
+    gate: Gate,
+    chunk: Vec<(ServerMessage, Vec<u8>)>,
+    tx: mpsc::UnboundedSender<Acked>,
+    rx: mpsc::UnboundedReceiver<Acked>,
+    in_flight: usize,
+    tally: Tally,
+}
+
+/// Records `chunk` in `ledger` as a store commit would: new keys get new ids, a key held
+/// with the same size is a duplicate, and a delete is owed when the account deletes.
+fn commit(ledger: &MemoryLedger, account: &AccountConfig, chunk: &[ServerMessage]) -> Vec<Durable> {
+    ledger.with(|l| {
+        chunk
+            .iter()
+            .map(|m| {
+                let key = (account.name.clone(), m.key.clone().unwrap_or_default());
+                let outcome = match l.known.get(&key) {
+                    Some(Known::Stored { id, size }) if *size == m.size => Durable::Duplicate(*id),
+                    _ => {
+                        l.last_id += 1;
+                        Durable::Stored(l.last_id)
+                    }
+                };
+                if let Durable::Stored(id) = outcome {
+                    l.known
+                        .insert(key.clone(), Known::Stored { id, size: m.size });
+                }
+                if !account.keep_copy {
+                    l.owed.insert(key);
+                }
+                outcome
+            })
+            .collect()
+    })
+}
+
+#[async_trait]
+impl Sink for MemorySink {
+    fn max_size(&self) -> u64 {
+        self.account.max_message_size
+    }
+
+    fn oversize(&mut self) {
+        self.tally.oversize += 1;
+    }
+
+    async fn push(&mut self, message: ServerMessage, raw: Vec<u8>) {
+        self.tally.fetched += 1;
+        self.chunk.push((message, raw));
+    }
+
+    fn flush(&mut self) {
+        if self.chunk.is_empty() {
+            return;
+        }
+        let messages: Vec<ServerMessage> = std::mem::take(&mut self.chunk)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        self.in_flight += 1;
+        let (ledger, account, gate, tx) = (
+            self.ledger.clone(),
+            self.account.clone(),
+            self.gate.clone(),
+            self.tx.clone(),
+        );
+        tokio::spawn(async move {
+            gate.pass().await;
+            let result = Ok(commit(&ledger, &account, &messages));
+            let _ = tx.send(Acked { messages, result });
+        });
+    }
+
+    fn acknowledged(&mut self) -> Vec<Acked> {
+        let mut out = Vec::new();
+        while let Ok(ack) = self.rx.try_recv() {
+            self.in_flight -= 1;
+            out.push(ack);
+        }
+        out
+    }
+
+    async fn next_acknowledged(&mut self) -> Option<Vec<Acked>> {
+        if self.in_flight == 0 {
+            return None;
+        }
+        let first = self.rx.recv().await?;
+        self.in_flight -= 1;
+        let mut out = vec![first];
+        out.extend(self.acknowledged());
+        Some(out)
+    }
+
+    fn in_flight(&self) -> bool {
+        self.in_flight > 0
+    }
+
+    fn tally(&self) -> Tally {
+        self.tally
+    }
+}
+
+/// Wiring of scripted servers (one mailbox per account) and in-memory parts.
+#[derive(Clone, Default)]
+pub struct ScriptedWiring {
+    /// The mailboxes by account name (made empty on first use).
+    pub mailboxes: Arc<Mutex<HashMap<String, SharedMailbox>>>,
+    /// The ledger every account shares.
+    pub ledger: MemoryLedger,
+    /// Held acknowledgements: closed, nothing becomes durable.
+    pub gate: Option<Gate>,
+    /// Every account whose parts were made, in order (each start of its actor).
+    pub started: Arc<Mutex<Vec<String>>>,
+}
+
+impl ScriptedWiring {
+    /// The mailbox of `account`.
+    pub fn mailbox(&self, account: &str) -> SharedMailbox {
+        self.mailboxes
+            .lock()
+            .unwrap()
+            .entry(account.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The accounts started so far, in order.
+    pub fn started(&self) -> Vec<String> {
+        self.started.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Wiring for ScriptedWiring {
+    async fn start(&self, _supervisor: ActorCell) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    fn parts(
+        &self,
+        _config: &Config,
+        account: &AccountConfig,
+        _connector: Option<ConnectorHandle>,
+    ) -> AccountParts {
+        self.started.lock().unwrap().push(account.name.clone());
+        AccountParts {
+            server: Arc::new(ScriptedServer {
+                mailbox: self.mailbox(&account.name),
+            }),
+            destination: Arc::new(MemoryDestination {
+                ledger: self.ledger.clone(),
+                gate: self.gate.clone().unwrap_or_else(|| Gate::new(true)),
+            }),
+            ledger: Arc::new(self.ledger.clone()),
+        }
+    }
+}
