@@ -212,6 +212,12 @@ fn find_cycle<N: Ord + Clone>(edges: &BTreeSet<(N, N)>) -> Option<Vec<N>> {
 fn check_crate(root: &Path, crate_root: &Path, files: &[PathBuf]) {
     let modules = modules(root, crate_root, files);
     let file_edges = edges(&modules);
+    assert!(
+        file_edges.len() >= files.len(),
+        "only {} imports found among {} files: the reader is broken",
+        file_edges.len(),
+        files.len()
+    );
     if let Some(cycle) = find_cycle(&file_edges) {
         let names: Vec<String> = cycle
             .iter()

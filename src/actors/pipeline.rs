@@ -235,3 +235,75 @@ impl Sink for StoreSink {
         self.tally
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two accounts sharing a daemon-wide budget far smaller than their chunks: each would
+    /// hold room in an unsent chunk while waiting for the room the other holds, unless a
+    /// check sends its chunk on before it waits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_shared_budget_never_deadlocks_two_accounts() {
+        use super::super::parser::ParserActor;
+        use super::super::store::StoreActor;
+        use crate::config::Protocol;
+        use crate::store::Store;
+        use ractor::Actor;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let (parser, _) = Actor::spawn(None, ParserActor, ()).await.unwrap();
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (store_actor, _) = Actor::spawn(None, StoreActor, (store.clone(), notify))
+            .await
+            .unwrap();
+        let mut pipeline = Pipeline::new(parser, store_actor);
+        let budget_kib = 64;
+        pipeline.budget = Arc::new(Semaphore::new(budget_kib));
+        let run = |name: &'static str| {
+            let account = AccountConfig::new(name, Protocol::Imap, "localhost", "c");
+            let mut sink = StoreSink::new(&account, pipeline.clone(), Arc::default());
+            async move {
+                for uid in 1..=100u32 {
+                    let raw = format!("Subject: {name} {uid}\r\n\r\n{}", "x".repeat(10 << 10));
+                    let key = Some(format!("imap:1:{uid}:INBOX"));
+                    let msg = ServerMessage {
+                        handle: uid,
+                        key,
+                        size: raw.len() as u64,
+                    };
+                    sink.push(msg, raw.into_bytes()).await;
+                }
+                sink.flush();
+                let mut acks = Vec::new();
+                while let Some(more) = sink.next_acknowledged().await {
+                    acks.extend(more);
+                }
+                acks
+            }
+        };
+        let both = async { tokio::join!(run("a"), run("b")) };
+        let (a, b) = tokio::time::timeout(std::time::Duration::from_secs(30), both)
+            .await
+            .expect("both accounts finish: no deadlock on the shared budget");
+        for acks in [a, b] {
+            let stored: usize = acks
+                .into_iter()
+                .map(|a| {
+                    a.result
+                        .unwrap()
+                        .iter()
+                        .filter(|o| matches!(o, Durable::Stored(_)))
+                        .count()
+                })
+                .sum();
+            assert_eq!(stored, 100);
+        }
+        assert_eq!(
+            pipeline.budget.available_permits(),
+            budget_kib,
+            "all room returned"
+        );
+    }
+}
