@@ -29,6 +29,9 @@ use crate::net::ConnectorHandle;
 /// starts from the first one again.
 pub const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
+/// How long a shutdown waits for running checks before it kills them.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
 /// Messages of the supervisor.
 pub enum SupervisorMsg {
     /// Apply a new (validated) config; reply with what changed.
@@ -140,26 +143,10 @@ impl Actor for Supervisor {
                 let _ = reply.send(());
             }
             SupervisorMsg::Shutdown(reply) => {
-                state.shutting_down = true;
-                let children = myself.get_children();
-                myself
-                    .stop_children_and_wait(None, Some(std::time::Duration::from_secs(30)))
-                    .await;
-                for child in children {
-                    child.kill();
-                }
+                shutdown(&myself, state).await;
                 let _ = reply.send(());
             }
-            SupervisorMsg::Respawn(name) => {
-                let still_there = state.config.accounts.get(&name).cloned();
-                let running = state.actors.values().any(|(n, _)| *n == name);
-                if let Some(account) = still_there
-                    && !running
-                {
-                    metrics::counter!(m::ACCOUNT_RESTARTS, "account" => name.clone()).increment(1);
-                    start_account(&myself, state, account).await;
-                }
-            }
+            SupervisorMsg::Respawn(name) => respawn(&myself, state, &name).await,
         }
         Ok(())
     }
@@ -177,6 +164,31 @@ impl Actor for Supervisor {
         };
         child_exited(&myself, state, cell, why);
         Ok(())
+    }
+}
+
+/// Stops every child: a running check may finish within [`STOP_WAIT`], then it is killed
+/// (safe by the delivery contract: what committed is acknowledged and its delete replayed
+/// later; what did not is fetched again).
+async fn shutdown(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+    state.shutting_down = true;
+    let children = myself.get_children();
+    myself.stop_children_and_wait(None, Some(STOP_WAIT)).await;
+    for child in children {
+        child.kill();
+    }
+}
+
+/// Starts a failed account again after its backoff, unless a reload removed or restarted
+/// it meanwhile.
+async fn respawn(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, name: &str) {
+    let still_there = state.config.accounts.get(name).cloned();
+    let running = state.actors.values().any(|(n, _)| n == name);
+    if let Some(account) = still_there
+        && !running
+    {
+        metrics::counter!(m::ACCOUNT_RESTARTS, "account" => name.to_string()).increment(1);
+        start_account(myself, state, account).await;
     }
 }
 

@@ -1,7 +1,7 @@
 //! `run`: the daemon. Metrics recorder and HTTP endpoint on, the address file written,
 //! SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mail_ingest::MailIngest;
@@ -9,6 +9,7 @@ use mail_ingest::config::Config;
 use mail_ingest::error::chain;
 use mail_ingest::http::client::addr_file;
 use mail_ingest::http::{self, HttpState};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::Outcome;
@@ -24,19 +25,9 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
         },
         None => None,
     };
-    let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[
-            0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-        ])
-        .and_then(|b| b.install_recorder())
-    {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: cannot install the metrics recorder: {e}");
-            return Outcome::Failed;
-        }
+    let Some(metrics) = install_metrics() else {
+        return Outcome::Failed;
     };
-    mail_ingest::metrics::describe();
     let listener = match tokio::net::TcpListener::bind(config.http.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -54,30 +45,15 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
             return Outcome::Failed;
         }
     };
-    let bound = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let addr_path = addr_file(&config.store.path);
-    if let Err(e) = std::fs::write(&addr_path, &bound) {
-        tracing::warn!(file = %addr_path.display(), error = %e, "cannot write the address file; report commands will not find this daemon");
-    }
-    tracing::info!(listen = %bound, accounts = config.accounts.len(), "mail-ingest running");
-
-    let upkeep_handle = metrics.clone();
-    let upkeep = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            upkeep_handle.run_upkeep();
-        }
-    });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr_path = publish_address(&listener, &config);
+    let upkeep = keep_metrics(metrics.clone());
     let state = HttpState {
         ingest: ingest.clone(),
         token,
         metrics: Some(metrics),
         config_path: Some(config_path.to_path_buf()),
     };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(listener, state, async {
         let _ = stop_rx.await;
     }));
@@ -95,6 +71,50 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
         Err(_) => tracing::warn!("HTTP requests still running at shutdown"),
     }
     Outcome::Ok
+}
+
+/// The Prometheus recorder, with the buckets of the check and commit histograms.
+fn install_metrics() -> Option<PrometheusHandle> {
+    let buckets = [
+        0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    ];
+    match PrometheusBuilder::new()
+        .set_buckets(&buckets)
+        .and_then(|b| b.install_recorder())
+    {
+        Ok(h) => {
+            mail_ingest::metrics::describe();
+            Some(h)
+        }
+        Err(e) => {
+            eprintln!("error: cannot install the metrics recorder: {e}");
+            None
+        }
+    }
+}
+
+/// Writes the bound address beside the store, for the report commands; returns its path.
+fn publish_address(listener: &tokio::net::TcpListener, config: &Config) -> PathBuf {
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let addr_path = addr_file(&config.store.path);
+    if let Err(e) = std::fs::write(&addr_path, &bound) {
+        tracing::warn!(file = %addr_path.display(), error = %e, "cannot write the address file; report commands will not find this daemon");
+    }
+    tracing::info!(listen = %bound, accounts = config.accounts.len(), "mail-ingest running");
+    addr_path
+}
+
+/// Runs the recorder's upkeep (histogram buckets) every 5 s.
+fn keep_metrics(handle: PrometheusHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            handle.run_upkeep();
+        }
+    })
 }
 
 /// Waits for SIGTERM or SIGINT, reloading the config on each SIGHUP meanwhile.

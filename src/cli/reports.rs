@@ -17,16 +17,9 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
         Err(e) => return fail(e),
     };
     match &cli.command {
-        Command::Accounts => {
-            let rows: anyhow::Result<Vec<AccountReport>> = match &source {
-                Source::Store(s) => report::accounts(config, s.as_ref(), None).map_err(Into::into),
-                Source::Daemon(c) => c
-                    .json(Method::GET, "/api/accounts")
-                    .await
-                    .map_err(Into::into),
-            };
-            print(rows, cli.format, |r| report::accounts_table(r))
-        }
+        Command::Accounts => print(accounts(&source, config).await, cli.format, |r| {
+            report::accounts_table(r)
+        }),
         Command::Inbox {
             account,
             limit,
@@ -36,57 +29,73 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
                 eprintln!("error: {}", config.unknown_account(account));
                 return Outcome::Usage;
             }
-            let rows: anyhow::Result<Vec<MessageMeta>> = match &source {
-                Source::Store(Some(s)) => {
-                    report::inbox(s, account, Some(*limit), *before).map_err(Into::into)
-                }
-                Source::Store(None) => Ok(Vec::new()),
-                Source::Daemon(c) => {
-                    let mut path = format!("/api/accounts/{account}/messages?limit={limit}");
-                    if let Some(b) = before {
-                        path.push_str(&format!("&before={b}"));
-                    }
-                    c.json(Method::GET, &path).await.map_err(Into::into)
-                }
-            };
+            let rows = inbox(&source, account, *limit, *before).await;
             print(rows, cli.format, |r| report::inbox_table(r))
         }
-        Command::Show { id, raw: true } => {
-            let bytes: anyhow::Result<Option<Vec<u8>>> = match &source {
-                Source::Store(Some(s)) => s.raw(*id).map_err(Into::into),
-                Source::Store(None) => Ok(None),
-                Source::Daemon(c) => {
-                    let path = format!("/api/messages/{id}/raw");
-                    not_found_is_none(c.request(Method::GET, &path).await.map(|b| b.to_vec()))
+        Command::Show { id, raw: true } => match raw(&source, *id).await {
+            Ok(Some(b)) => {
+                let mut out = std::io::stdout().lock();
+                if out.write_all(&b).and_then(|_| out.flush()).is_err() {
+                    return Outcome::Failed;
                 }
-            };
-            match bytes {
-                Ok(Some(b)) => {
-                    let mut out = std::io::stdout().lock();
-                    if out.write_all(&b).and_then(|_| out.flush()).is_err() {
-                        return Outcome::Failed;
-                    }
-                    Outcome::Ok
-                }
-                Ok(None) => fail(anyhow::anyhow!("no message {id}")),
-                Err(e) => fail(e),
+                Outcome::Ok
             }
-        }
-        Command::Show { id, raw: false } => {
-            let msg: anyhow::Result<Option<MessageDetail>> = match &source {
-                Source::Store(Some(s)) => report::message(s, *id).map_err(Into::into),
-                Source::Store(None) => Ok(None),
-                Source::Daemon(c) => {
-                    not_found_is_none(c.json(Method::GET, &format!("/api/messages/{id}")).await)
-                }
-            };
-            match msg {
-                Ok(Some(m)) => print(Ok(m), cli.format, report::message_text),
-                Ok(None) => fail(anyhow::anyhow!("no message {id}")),
-                Err(e) => fail(e),
-            }
-        }
+            Ok(None) => fail(anyhow::anyhow!("no message {id}")),
+            Err(e) => fail(e),
+        },
+        Command::Show { id, raw: false } => match message(&source, *id).await {
+            Ok(Some(m)) => print(Ok(m), cli.format, report::message_text),
+            Ok(None) => fail(anyhow::anyhow!("no message {id}")),
+            Err(e) => fail(e),
+        },
         _ => unreachable!("dispatch sends only report commands here"),
+    }
+}
+
+async fn accounts(source: &Source, config: &Config) -> anyhow::Result<Vec<AccountReport>> {
+    Ok(match source {
+        Source::Store(s) => report::accounts(config, s.as_ref(), None)?,
+        Source::Daemon(c) => c.json(Method::GET, "/api/accounts").await?,
+    })
+}
+
+async fn inbox(
+    source: &Source,
+    account: &str,
+    limit: usize,
+    before: Option<u64>,
+) -> anyhow::Result<Vec<MessageMeta>> {
+    Ok(match source {
+        Source::Store(Some(s)) => report::inbox(s, account, Some(limit), before)?,
+        Source::Store(None) => Vec::new(),
+        Source::Daemon(c) => {
+            let mut path = format!("/api/accounts/{account}/messages?limit={limit}");
+            if let Some(b) = before {
+                path.push_str(&format!("&before={b}"));
+            }
+            c.json(Method::GET, &path).await?
+        }
+    })
+}
+
+async fn raw(source: &Source, id: u64) -> anyhow::Result<Option<Vec<u8>>> {
+    match source {
+        Source::Store(Some(s)) => Ok(s.raw(id)?),
+        Source::Store(None) => Ok(None),
+        Source::Daemon(c) => {
+            let path = format!("/api/messages/{id}/raw");
+            not_found_is_none(c.request(Method::GET, &path).await.map(|b| b.to_vec()))
+        }
+    }
+}
+
+async fn message(source: &Source, id: u64) -> anyhow::Result<Option<MessageDetail>> {
+    match source {
+        Source::Store(Some(s)) => Ok(report::message(s, id)?),
+        Source::Store(None) => Ok(None),
+        Source::Daemon(c) => {
+            not_found_is_none(c.json(Method::GET, &format!("/api/messages/{id}")).await)
+        }
     }
 }
 

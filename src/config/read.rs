@@ -240,14 +240,20 @@ fn read_account(f: &mut Fields, name: &str, base: &Path) -> Option<AccountConfig
             "is required; set protocol = \"imap\" or \"pop3\"",
         );
     }
-    let tls = match f.choice("tls", &["implicit", "starttls", "none"], "implicit") {
+    let mut a = AccountConfig::new(name, protocol, "", "");
+    read_server(f, &mut a, base);
+    read_behaviour(f, &mut a);
+    Some(a)
+}
+
+/// Where and how the account connects: address, port, TLS, connector, credential, timeouts.
+fn read_server(f: &mut Fields, a: &mut AccountConfig, base: &Path) {
+    a.tls = match f.choice("tls", &["implicit", "starttls", "none"], "implicit") {
         "starttls" => TlsMode::Starttls,
         "none" => TlsMode::None,
         _ => TlsMode::Implicit,
     };
-    let mut a = AccountConfig::new(name, protocol, "", "");
-    a.tls = tls;
-    a.port = default_port(protocol, tls);
+    a.port = default_port(a.protocol, a.tls);
     a.address = f
         .required_string(
             "address",
@@ -269,16 +275,22 @@ fn read_account(f: &mut Fields, name: &str, base: &Path) -> Option<AccountConfig
             ),
         }
     }
-    a.enabled = f.boolean("enabled", a.enabled);
     a.connector = f.string("connector");
     a.skip_certificate = f.boolean("skip_certificate", false);
     a.ca_file = f.string("ca_file").map(|p| base.join(p));
+    a.connect_timeout = f.duration("connect_timeout", a.connect_timeout);
+    a.io_timeout = f.duration("io_timeout", a.io_timeout);
+}
+
+/// What the account does: when it checks, what it ingests, what it leaves on the server.
+fn read_behaviour(f: &mut Fields, a: &mut AccountConfig) {
+    a.enabled = f.boolean("enabled", a.enabled);
     a.keep_copy = f.boolean("keep_copy", a.keep_copy);
     a.automatic_check = f.boolean("automatic_check", a.automatic_check);
     a.check_interval = f.duration("check_interval", a.check_interval);
     a.idle = f.boolean("idle", a.idle);
     if let Some(mailbox) = f.string("mailbox") {
-        if protocol == Protocol::Pop3 {
+        if a.protocol == Protocol::Pop3 {
             f.error(
                 "mailbox",
                 "POP3 has only one mailbox; remove `mailbox` or use protocol = \"imap\"",
@@ -293,7 +305,4 @@ fn read_account(f: &mut Fields, name: &str, base: &Path) -> Option<AccountConfig
         "new" => Backfill::New,
         _ => Backfill::All,
     };
-    a.connect_timeout = f.duration("connect_timeout", a.connect_timeout);
-    a.io_timeout = f.duration("io_timeout", a.io_timeout);
-    Some(a)
 }

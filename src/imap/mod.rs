@@ -64,54 +64,23 @@ impl ImapSession {
         connector: Option<&ConnectorHandle>,
         login: &Login,
     ) -> Result<Self, CheckError> {
-        let mut stream = net::open(account, connector).await?;
-        greeting::read_greeting(&mut stream).await?;
-        if account.tls == TlsMode::Starttls {
-            greeting::starttls(&mut stream).await?;
-            stream = net::starttls(stream, account).await?;
-        }
-        stream.set_limit(account.io_timeout);
-        let client = Client::new(stream);
-        let mut conn = client
-            .login(&login.username, login.password.expose())
-            .await
-            .map_err(|(e, _)| {
-                let stage = if matches!(e, async_imap::error::Error::No(_)) {
-                    Stage::Auth
-                } else {
-                    Stage::Connect
-                };
-                let text = describe(&e).replace(login.password.expose(), "***");
-                CheckError::new(stage, format!("login failed: {text}"))
-            })?;
+        let client = connect(account, connector).await?;
+        let mut conn = log_in(client, login).await?;
         let caps = conn
             .capabilities()
             .await
             .map_err(imap_err(Stage::Fetch, "CAPABILITY failed"))?;
         let capabilities: Vec<String> = caps
             .iter()
-            .map(|c| format!("{c:?}"))
-            .map(|c| clean_capability(&c))
+            .map(|c| clean_capability(&format!("{c:?}")))
             .collect();
         let uidplus = caps.has_str("UIDPLUS");
-        let mailbox = conn.select(&account.mailbox).await.map_err(imap_err(
-            Stage::Fetch,
-            &format!("cannot select mailbox `{}`", account.mailbox),
-        ))?;
-        let uidvalidity = mailbox.uid_validity.ok_or_else(|| {
-            CheckError::new(
-                Stage::Fetch,
-                format!(
-                    "the server gave no UIDVALIDITY for `{}`; messages cannot be tracked",
-                    account.mailbox
-                ),
-            )
-        })?;
+        let (uidvalidity, exists) = select(&mut conn, &account.mailbox).await?;
         Ok(ImapSession {
             conn,
             mailbox: account.mailbox.clone(),
             uidvalidity,
-            exists: mailbox.exists,
+            exists,
             capabilities,
             uidplus,
             fetches: 0,
@@ -133,6 +102,53 @@ impl ImapSession {
             .iter()
             .any(|c| c.eq_ignore_ascii_case("IDLE"))
     }
+}
+
+/// TCP (direct or through the connector), TLS, the greeting and STARTTLS when asked for.
+async fn connect(
+    account: &AccountConfig,
+    connector: Option<&ConnectorHandle>,
+) -> Result<Client<Timed<BoxStream>>, CheckError> {
+    let mut stream = net::open(account, connector).await?;
+    greeting::read_greeting(&mut stream).await?;
+    if account.tls == TlsMode::Starttls {
+        greeting::starttls(&mut stream).await?;
+        stream = net::starttls(stream, account).await?;
+    }
+    stream.set_limit(account.io_timeout);
+    Ok(Client::new(stream))
+}
+
+/// LOGIN; a refusal is an authentication failure, with the password scrubbed from
+/// anything the server echoed.
+async fn log_in(client: Client<Timed<BoxStream>>, login: &Login) -> Result<Conn, CheckError> {
+    client
+        .login(&login.username, login.password.expose())
+        .await
+        .map_err(|(e, _)| {
+            let stage = if matches!(e, async_imap::error::Error::No(_)) {
+                Stage::Auth
+            } else {
+                Stage::Connect
+            };
+            let text = describe(&e).replace(login.password.expose(), "***");
+            CheckError::new(stage, format!("login failed: {text}"))
+        })
+}
+
+/// SELECT: the mailbox's UIDVALIDITY and message count.
+async fn select(conn: &mut Conn, mailbox: &str) -> Result<(u32, u32), CheckError> {
+    let selected = conn.select(mailbox).await.map_err(imap_err(
+        Stage::Fetch,
+        &format!("cannot select mailbox `{mailbox}`"),
+    ))?;
+    let uidvalidity = selected.uid_validity.ok_or_else(|| {
+        CheckError::new(
+            Stage::Fetch,
+            format!("the server gave no UIDVALIDITY for `{mailbox}`; messages cannot be tracked"),
+        )
+    })?;
+    Ok((uidvalidity, selected.exists))
 }
 
 /// `Atom("IDLE")` -> `IDLE`, `Auth("PLAIN")` -> `AUTH=PLAIN`, `Imap4rev1` -> `IMAP4rev1`.
