@@ -406,6 +406,17 @@ fn main() {
             })
     })
     .collect();
+    // BENCH_COMPARE=BINARY: every mail-ingest scenario again, right after it, with that
+    // binary (an A/B run on the same machine in the same minutes).
+    let compare = std::env::var_os("BENCH_COMPARE").map(std::path::PathBuf::from);
+    let scenarios: Vec<String> = scenarios
+        .into_iter()
+        .flat_map(|s| {
+            let twin = (compare.is_some() && s.starts_with("mail-ingest"))
+                .then(|| format!("{s} [compare]"));
+            std::iter::once(s.to_string()).chain(twin)
+        })
+        .collect();
     let users: Vec<String> = (0..scenarios.len() * reps)
         .map(|i| format!("bench{i}"))
         .collect();
@@ -427,7 +438,7 @@ fn main() {
             fill(&d, user, &template);
             let dir = tempfile::tempdir().unwrap();
             let cpu_before = busy_cpu();
-            let sample = match *name {
+            let sample = match name.as_str() {
                 "raw imaps" => {
                     let (t, own) = (Instant::now(), own_cpu());
                     let bytes = rt.block_on(raw_imap(d.ports.imaps, user));
@@ -446,7 +457,11 @@ fn main() {
                     let socks = s.contains("socks5").then_some(dante.port);
                     let cfg = ingest_config(dir.path(), &d, user, pop3, keep, socks);
                     // mail-ingest failing is a finding; the other clients' failures are counted.
-                    let sample = timed(Command::new(&binary).arg("-c").arg(&cfg).args(["check", "bench"]).env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))).unwrap_or_else(|e| panic!("{e}"));
+                    let binary = match &compare {
+                        Some(other) if s.ends_with("[compare]") => other,
+                        _ => &binary,
+                    };
+                    let sample = timed(Command::new(binary).arg("-c").arg(&cfg).args(["check", "bench"]).env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))).unwrap_or_else(|e| panic!("{e}"));
                     let left = d.remaining(user).len();
                     assert_eq!(left, if keep { template.count } else { 0 }, "{s}: messages left on the server");
                     Some(Ok(sample))
