@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the demo and the tests need, when missing: Dovecot (IMAP and
 # POP3), dante-server and microsocks (SOCKS5), openssl. Their system services are never
-# started: a policy-rc.d that exits 101 blocks that during the install.
+# started: a policy-rc.d that exits 101 blocks that during the install. The machine's own
+# services are never stopped or changed either: the tests run private instances.
 set -euo pipefail
 
 need=()
@@ -21,7 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "installing: ${need[*]}" >&2
-guard=/usr/sbin/policy-rc.d
+guard=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
 had_guard=0
 [ -e "$guard" ] && had_guard=1
 if [ $had_guard -eq 0 ]; then
@@ -32,5 +33,3 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# Debian starts nothing under the guard, but make sure no system instance is left running.
-systemctl stop dovecot danted >/dev/null 2>&1 || true
