@@ -26,6 +26,17 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in the order a check meets them.
+    pub const ALL: [Stage; 7] = [
+        Stage::Connect,
+        Stage::Proxy,
+        Stage::Tls,
+        Stage::Auth,
+        Stage::Fetch,
+        Stage::Store,
+        Stage::Delete,
+    ];
+
     /// The metrics label value.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -35,6 +35,9 @@ pub const STORE_BATCH_MESSAGES: &str = "mail_ingest_store_batch_messages";
 pub fn register_account(account: &str) {
     let a = account.to_string();
     metrics::counter!(ACCOUNT_RESTARTS, "account" => a.clone()).increment(0);
+    for stage in crate::error::Stage::ALL {
+        metrics::counter!(ERRORS, "account" => a.clone(), "stage" => stage.as_str()).increment(0);
+    }
     metrics::counter!(FETCHED_BYTES, "account" => a.clone()).increment(0);
     for outcome in ["ok", "failed"] {
         metrics::counter!(CHECKS, "account" => a.clone(), "outcome" => outcome).increment(0);
@@ -48,6 +51,14 @@ pub fn register_account(account: &str) {
         "unparseable",
     ] {
         metrics::counter!(MESSAGES, "account" => a.clone(), "outcome" => outcome).increment(0);
+    }
+}
+
+/// Exports a connector's counters at zero from its start.
+pub fn register_connector(connector: &str) {
+    for outcome in ["ok", "failed"] {
+        metrics::counter!(CONNECTOR_CONNECTIONS, "connector" => connector.to_string(), "outcome" => outcome)
+            .increment(0);
     }
 }
 

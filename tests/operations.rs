@@ -321,3 +321,69 @@ fn api_metrics_dashboard_reload_and_no_secret_anywhere() {
         );
     }
 }
+
+/// Every series known from the config is exported at 0 from the start (Prometheus' advice:
+/// a dashboard or an alert sees "0", not "no data", before the first error).
+#[test]
+fn known_series_are_exported_at_zero_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("mail-ingest.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[store]
+path = "store.redb"
+[http]
+listen = "127.0.0.1:0"
+token = {{ value = "{TOKEN}" }}
+[credentials.c]
+username = "u"
+password = {{ value = "pw" }}
+[connectors.edge]
+socks5 = "127.0.0.1:9"
+[accounts.quiet]
+protocol = "imap"
+address = "localhost"
+credential = "c"
+connector = "edge"
+automatic_check = false
+[accounts.off]
+protocol = "pop3"
+address = "localhost"
+credential = "c"
+enabled = false
+"#
+        ),
+    )
+    .unwrap();
+    let daemon = IngestDaemon::start(
+        Path::new(BIN),
+        &cfg,
+        &dir.path().join("store.redb"),
+        &[],
+        Some(TOKEN),
+        Duration::from_secs(15),
+    );
+    let (status, metrics) = daemon.request("GET", "/metrics", false);
+    assert_eq!(status, 200);
+    for account in ["quiet", "off"] {
+        for stage in [
+            "connect", "proxy", "tls", "auth", "fetch", "store", "delete",
+        ] {
+            let series =
+                format!("mail_ingest_errors_total{{account=\"{account}\",stage=\"{stage}\"}} 0");
+            assert!(metrics.contains(&series), "missing `{series}`:\n{metrics}");
+        }
+        let series =
+            format!("mail_ingest_checks_total{{account=\"{account}\",outcome=\"failed\"}} 0");
+        assert!(metrics.contains(&series), "missing `{series}`:\n{metrics}");
+    }
+    for outcome in ["ok", "failed"] {
+        let series = format!(
+            "mail_ingest_connector_connections_total{{connector=\"edge\",outcome=\"{outcome}\"}} 0"
+        );
+        assert!(metrics.contains(&series), "missing `{series}`:\n{metrics}");
+    }
+    daemon.stop();
+}

@@ -61,5 +61,8 @@ fn installing_packages_never_touches_the_machines_services() {
             "install-deps called `{service_tool}`: {calls}"
         );
     }
-    assert!(!guard.exists(), "the policy-rc.d guard is removed afterwards");
+    assert!(
+        !guard.exists(),
+        "the policy-rc.d guard is removed afterwards"
+    );
 }

@@ -100,7 +100,6 @@ impl Actor for AccountActor {
         args: AccountArgs,
     ) -> Result<AccountState, ActorProcessingErr> {
         let account = &args.account;
-        m::register_account(&account.name);
         metrics::gauge!(m::INSECURE_TLS, "account" => account.name.clone())
             .set(if account.insecure() { 1.0 } else { 0.0 });
         if account.insecure() {

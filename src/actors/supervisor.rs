@@ -242,6 +242,7 @@ fn build_connectors(config: &Config) -> HashMap<String, ConnectorHandle> {
         .connectors
         .values()
         .map(|c| {
+            m::register_connector(&c.name);
             let auth = c.credential.as_ref().and_then(|cred| match config.login(cred) {
                 Ok(login) => Some(login),
                 Err(e) => {
@@ -260,6 +261,7 @@ async fn start_account(
     account: AccountConfig,
 ) {
     let name = account.name.clone();
+    m::register_account(&name);
     if !account.enabled {
         state
             .registry
