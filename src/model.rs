@@ -184,7 +184,7 @@ impl CheckSummary {
             self.account, self.fetched, self.stored, self.deleted, self.skipped, self.errors
         );
         if let Some(e) = &self.error {
-            s.push_str(&format!(" ({e})"));
+            s.push_str(&format!(" ({})", crate::text::printable_line(e)));
         }
         s
     }

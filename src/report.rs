@@ -6,7 +6,7 @@ use crate::actors::registry::Registry;
 use crate::config::Config;
 use crate::model::{AccountReport, AccountRunState, MessageDetail, MessageMeta};
 use crate::store::{Store, StoreError};
-use crate::text::cell;
+use crate::text::{cell, printable, printable_line};
 
 /// Default and largest page of the Inbox report.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -156,8 +156,10 @@ pub fn inbox_table(rows: &[MessageMeta]) -> String {
     t.render()
 }
 
-/// One message as text: headers, then the body text.
+/// One message as text for a terminal: headers, then the body text; what the sender wrote
+/// is made printable (no control characters or escape sequences).
 pub fn message_text(m: &MessageDetail) -> String {
+    let header = |value: &str| printable_line(value);
     let mut s = String::new();
     s.push_str(&format!("Id:       {}\n", m.meta.id));
     s.push_str(&format!("Account:  {}\n", m.meta.account));
@@ -167,15 +169,15 @@ pub fn message_text(m: &MessageDetail) -> String {
     ));
     s.push_str(&format!(
         "From:     {}\n",
-        m.meta.from.as_deref().unwrap_or("-")
+        header(m.meta.from.as_deref().unwrap_or("-"))
     ));
-    s.push_str(&format!("To:       {}\n", m.to.join(", ")));
+    s.push_str(&format!("To:       {}\n", header(&m.to.join(", "))));
     if !m.cc.is_empty() {
-        s.push_str(&format!("Cc:       {}\n", m.cc.join(", ")));
+        s.push_str(&format!("Cc:       {}\n", header(&m.cc.join(", "))));
     }
     s.push_str(&format!(
         "Subject:  {}\n",
-        m.meta.subject.as_deref().unwrap_or("-")
+        header(m.meta.subject.as_deref().unwrap_or("-"))
     ));
     s.push_str(&format!(
         "Size:     {} bytes, {} attachment(s){}\n\n",
@@ -183,7 +185,7 @@ pub fn message_text(m: &MessageDetail) -> String {
         m.meta.attachments,
         if m.meta.parsed { "" } else { ", unparseable" }
     ));
-    s.push_str(&m.text);
+    s.push_str(&printable(&m.text));
     if !s.ends_with('\n') {
         s.push('\n');
     }
@@ -202,8 +204,10 @@ impl Table {
         }
     }
 
+    /// Adds a row; every cell is made printable and kept on one line.
     fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|c| printable_line(c)).collect());
     }
 
     fn render(&self) -> String {

@@ -182,8 +182,15 @@ fn api_metrics_dashboard_reload_and_no_secret_anywhere() {
     assert!(body.contains("\"text\""));
     assert_eq!(daemon.request("GET", "/api/messages/999", true).0, 404);
     assert_eq!(daemon.request("GET", "/api/accounts/nobody", true).0, 404);
-    let (status, raw) = daemon.request("GET", "/api/messages/1/raw", true);
+    let (status, head, raw) = daemon.exchange("GET", "/api/messages/1/raw", true);
     assert_eq!(status, 200);
+    // A browser must neither guess another type nor show it inline.
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(
+        head.contains("content-disposition: attachment; filename=\"message-1.eml\""),
+        "{head}"
+    );
     assert!(corpus::sample(0).starts_with(&raw.as_bytes()[..20]));
 
     // Metrics: valid for promtool, and everything the dashboard asks for is there.

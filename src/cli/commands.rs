@@ -10,6 +10,7 @@ use mail_ingest::net::ConnectorHandle;
 use mail_ingest::protocol::MailServer;
 use mail_ingest::server::AccountServer;
 use mail_ingest::store::StoreError;
+use mail_ingest::text::printable_line;
 use mail_ingest::{IngestError, MailIngest, Options};
 
 use super::source;
@@ -132,12 +133,19 @@ async fn test(config: &Config, name: &str) -> Outcome {
                 account.port,
                 account.tls.as_str()
             );
-            println!("capabilities: {}", probe.capabilities.join(" "));
-            println!("{}", probe.mailbox);
+            println!(
+                "capabilities: {}",
+                printable_line(&probe.capabilities.join(" "))
+            );
+            println!("{}", printable_line(&probe.mailbox));
             Outcome::Ok
         }
         Err(e) => {
-            println!("{name}: failed at {}: {e}", e.stage.as_str());
+            println!(
+                "{name}: failed at {}: {}",
+                e.stage.as_str(),
+                printable_line(&e.message)
+            );
             Outcome::Failed
         }
     }
@@ -172,7 +180,7 @@ async fn check(config: &Config, names: &[String], all: bool, format: Format) -> 
             match check_via_daemon(config, &names).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: {}", printable_line(&format!("{e:#}")));
                     return Outcome::Failed;
                 }
             }

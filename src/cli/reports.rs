@@ -7,6 +7,7 @@ use mail_ingest::config::Config;
 use mail_ingest::http::client::DaemonError;
 use mail_ingest::model::{AccountReport, MessageDetail, MessageMeta};
 use mail_ingest::report;
+use mail_ingest::text::printable_line;
 
 use super::source::Source;
 use super::{Cli, Command, Format, Outcome};
@@ -112,7 +113,7 @@ fn not_found_is_none<T>(answer: Result<T, DaemonError>) -> anyhow::Result<Option
 }
 
 fn fail(e: anyhow::Error) -> Outcome {
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", printable_line(&format!("{e:#}")));
     Outcome::Failed
 }
 

@@ -190,7 +190,15 @@ async fn message(State(state): State<HttpState>, Path(id): Path<u64>) -> ApiResu
 
 async fn raw(State(state): State<HttpState>, Path(id): Path<u64>) -> ApiResult<Response> {
     match state.ingest.raw(id)? {
-        Some(bytes) => Ok(([(header::CONTENT_TYPE, "message/rfc822")], bytes).into_response()),
+        Some(bytes) => {
+            let disposition = format!("attachment; filename=\"message-{id}.eml\"");
+            let headers = [
+                (header::CONTENT_TYPE, "message/rfc822".to_string()),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ];
+            Ok((headers, bytes).into_response())
+        }
         None => Err(ApiError(StatusCode::NOT_FOUND, format!("no message {id}"))),
     }
 }

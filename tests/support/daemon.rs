@@ -62,6 +62,13 @@ impl IngestDaemon {
 
     /// (status, body) of a request, with the token unless `with_token` is false.
     pub fn request(&self, method: &str, path: &str, with_token: bool) -> (u16, String) {
+        let (status, _, body) = self.exchange(method, path, with_token);
+        (status, body)
+    }
+
+    /// (status, response head, body) of a request, with the token unless `with_token` is
+    /// false.
+    pub fn exchange(&self, method: &str, path: &str, with_token: bool) -> (u16, String, String) {
         let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
         let auth = match (&self.token, with_token) {
             (Some(t), true) => format!("Authorization: Bearer {t}\r\n"),
@@ -71,11 +78,8 @@ impl IngestDaemon {
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = out
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        (status, head.to_string(), body.to_string())
     }
 
     /// Stops it with SIGTERM, asserts a clean exit, and returns its log.
