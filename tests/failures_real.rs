@@ -22,6 +22,7 @@ async fn check_error(cfg: mail_ingest::Config, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name}: expected a failure, got {s:?}"));
     assert_eq!(s.errors, 1);
     assert_eq!(report.last_error.as_deref(), Some(err.as_str()));
+    support::assert_reads_as_words(&err, name);
     assert_eq!(report.state, AccountRunState::Failing);
     err
 }

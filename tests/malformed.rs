@@ -79,9 +79,12 @@ async fn error_of(kind: Kind, keep_copy: bool, quirks: Quirks, tls: TlsMode) -> 
     let ingest = start(dir.path(), vec![a]).await;
     let s = ingest.check_now("acct").await.unwrap();
     ingest.shutdown().await.unwrap();
-    s.error
+    let e = s
+        .error
         .clone()
-        .unwrap_or_else(|| panic!("expected an error, got {s:?}"))
+        .unwrap_or_else(|| panic!("expected an error, got {s:?}"));
+    support::assert_reads_as_words(&e, &format!("{kind:?}"));
+    e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,6 +460,9 @@ async fn spoil_one(kind: Kind, answer: usize, quirks: Quirks, originals: Vec<Vec
         "{kind:?} answer {answer} {quirks:?}: took {:?}",
         started.elapsed()
     );
+    if let Some(e) = &s.error {
+        support::assert_reads_as_words(e, &format!("{kind:?} answer {answer} {quirks:?}"));
+    }
     let held = stored(&ingest, "acct");
     let deleted: Vec<Vec<u8>> = fake
         .state

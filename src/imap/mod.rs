@@ -6,6 +6,7 @@
 pub mod fetch;
 pub mod greeting;
 pub mod idle;
+mod words;
 
 use std::collections::HashMap;
 
@@ -19,6 +20,7 @@ use crate::error::{CheckError, Stage};
 use crate::net::{self, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::imap_key;
 use crate::protocol::{Deleted, MAX_LISTED, Probe, ServerMessage, Session, Sink};
+use words::describe;
 
 type Conn = ImapConn<Timed<BoxStream>>;
 
@@ -43,18 +45,6 @@ pub struct ImapSession {
 
 fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -> CheckError + '_ {
     move |e| CheckError::new(stage, format!("{what}: {}", describe(&e)))
-}
-
-fn describe(e: &async_imap::error::Error) -> String {
-    use async_imap::error::Error::*;
-    match e {
-        Io(io) => crate::error::describe_io(io),
-        ConnectionLost => "the server closed the connection".into(),
-        No(text) => format!("server answered NO: {text}"),
-        Bad(text) => format!("server answered BAD: {text}"),
-        Parse(p) => format!("malformed server response: {p}"),
-        other => other.to_string(),
-    }
 }
 
 impl ImapSession {
@@ -126,12 +116,15 @@ async fn log_in(client: Client<Timed<BoxStream>>, login: &Login) -> Result<Conn,
         .login(&login.username, login.password.expose())
         .await
         .map_err(|(e, _)| {
-            let stage = if matches!(e, async_imap::error::Error::No(_)) {
-                Stage::Auth
-            } else {
-                Stage::Connect
-            };
-            let text = describe(&e).replace(login.password.expose(), "***");
+            let refused = matches!(e, async_imap::error::Error::No(_));
+            let mut text = describe(&e).replace(login.password.expose(), "***");
+            if refused {
+                text.push_str(&format!(
+                    " (check the username `{}` and the password of the account's credential)",
+                    login.username
+                ));
+            }
+            let stage = if refused { Stage::Auth } else { Stage::Connect };
             CheckError::new(stage, format!("login failed: {text}"))
         })
 }

@@ -490,6 +490,17 @@ impl Socks {
     }
 }
 
+/// Fails when an error meant for people shows a Rust value's debug print (`Some(`, `None`,
+/// a struct's `{ `) instead of words.
+pub fn assert_reads_as_words(error: &str, context: &str) {
+    for artefact in ["Some(", "None", "{ ", "Error {", "kind: "] {
+        assert!(
+            !error.contains(artefact),
+            "{context}: the error shows `{artefact}` of a debug print: {error}"
+        );
+    }
+}
+
 /// Shows the library's logs in test output when RUST_LOG is set.
 pub fn logs() {
     if std::env::var_os("RUST_LOG").is_some() {
