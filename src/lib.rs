@@ -52,6 +52,9 @@
 //!
 //! The library installs no metrics recorder or tracing subscriber and serves no HTTP unless
 //! asked ([`http::serve`]); the `mail-ingest` binary turns those on.
+//!
+//! Errors name what could not be done and keep their cause as their `source()`; to show one
+//! to a person with its causes, use [`error::chain`] (or anyhow's `{:#}`).
 
 #![warn(missing_docs)]
 

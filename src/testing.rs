@@ -10,19 +10,20 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ractor::{ActorCell, ActorProcessingErr};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::actors::account::AccountParts;
 use crate::actors::wiring::Wiring;
-use crate::check::{Known, Ledger};
+use crate::check::{Destination, Known, Ledger};
 use crate::config::{AccountConfig, Config};
 use crate::error::{CheckError, Stage};
 use crate::net::ConnectorHandle;
 use crate::progress::Progress;
+use crate::protocol::acks::AckQueue;
 use crate::protocol::keys::imap_key;
 use crate::protocol::{
-    Acked, Deleted, Destination, Durable, MailServer, Probe, ServerMessage, Session, Sink, Tally,
+    Acked, Deleted, Durable, MailServer, NotStored, Probe, ServerMessage, Session, Sink, Tally,
     WatchEnd,
 };
 
@@ -86,6 +87,12 @@ pub struct Mailbox {
     /// IDLE: `None` = unsupported. `Some(n)`: wake once, wait for the next listing, then
     /// wake `n` times more and stay idle.
     pub idle_wakes: Option<usize>,
+    /// What a delete achieves ([`Deleted::Now`] unless a test says otherwise).
+    pub deletes: Deleted,
+    /// Listings started so far.
+    pub listings: usize,
+    /// The listing of this number (1 for the first) waits at `list_gate`; `None`: all do.
+    pub gated_listing: Option<usize>,
 }
 
 impl Default for Mailbox {
@@ -97,6 +104,9 @@ impl Default for Mailbox {
             list_gate: Gate::new(true),
             listing: Arc::new(Notify::new()),
             idle_wakes: None,
+            deletes: Deleted::Now,
+            listings: 0,
+            gated_listing: None,
         }
     }
 }
@@ -193,12 +203,16 @@ impl Session for ScriptedSession {
     }
 
     async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
-        let (gate, listing) = {
-            let m = lock(&self.mailbox);
-            (m.list_gate.clone(), m.listing.clone())
+        let (gate, listing, gated) = {
+            let mut m = lock(&self.mailbox);
+            m.listings += 1;
+            let gated = m.gated_listing.is_none_or(|n| n == m.listings);
+            (m.list_gate.clone(), m.listing.clone(), gated)
         };
         listing.notify_waiters();
-        gate.pass().await;
+        if gated {
+            gate.pass().await;
+        }
         Ok(lock(&self.mailbox)
             .messages
             .iter()
@@ -224,6 +238,8 @@ impl Session for ScriptedSession {
             if let Some(raw) = raw {
                 sink.push(msg.clone(), raw).await;
             }
+            // As a network read would: the sink's acknowledgements arrive meanwhile.
+            tokio::task::yield_now().await;
         }
         Ok(())
     }
@@ -231,9 +247,11 @@ impl Session for ScriptedSession {
     async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
         let uids: Vec<u32> = batch.iter().map(|m| m.handle).collect();
         let mut m = lock(&self.mailbox);
-        m.messages.retain(|(uid, _)| !uids.contains(uid));
+        if m.deletes != Deleted::Flagged {
+            m.messages.retain(|(uid, _)| !uids.contains(uid));
+        }
         m.events.push((Instant::now(), Event::Delete(uids)));
-        Ok(Deleted::Now)
+        Ok(m.deletes)
     }
 
     async fn finish(self: Box<Self>) -> Result<(), CheckError> {
@@ -347,33 +365,42 @@ pub struct MemoryDestination {
     pub ledger: MemoryLedger,
     /// Acknowledgements are sent only while it is open.
     pub gate: Gate,
+    /// A chunk is handed on once it holds this many messages (and at every flush).
+    pub chunk_messages: usize,
+    /// Every chunk fails to become durable (as a full disk would make it).
+    pub refuse: bool,
+}
+
+impl MemoryDestination {
+    /// A destination over `ledger` whose acknowledgements wait at `gate`, chunking by 100.
+    pub fn new(ledger: MemoryLedger, gate: Gate) -> Self {
+        MemoryDestination {
+            ledger,
+            gate,
+            chunk_messages: 100,
+            refuse: false,
+        }
+    }
 }
 
 impl Destination for MemoryDestination {
     fn sink(&self, account: &AccountConfig, _progress: Arc<Progress>) -> Box<dyn Sink> {
-        let (tx, rx) = mpsc::unbounded_channel();
         Box::new(MemorySink {
             account: account.clone(),
-            ledger: self.ledger.clone(),
-            gate: self.gate.clone(),
+            destination: self.clone(),
             chunk: Vec::new(),
-            tx,
-            rx,
-            in_flight: 0,
+            acks: AckQueue::default(),
             tally: Tally::default(),
         })
     }
 }
 
-/// The sink of a [`MemoryDestination`]: one acknowledgement per flush.
+/// The sink of a [`MemoryDestination`]: one acknowledgement per chunk.
 pub struct MemorySink {
     account: AccountConfig,
-    ledger: MemoryLedger,
-    gate: Gate,
-    chunk: Vec<(ServerMessage, Vec<u8>)>,
-    tx: mpsc::UnboundedSender<Acked>,
-    rx: mpsc::UnboundedReceiver<Acked>,
-    in_flight: usize,
+    destination: MemoryDestination,
+    chunk: Vec<ServerMessage>,
+    acks: AckQueue,
     tally: Tally,
 }
 
@@ -415,55 +442,42 @@ impl Sink for MemorySink {
         self.tally.oversize += 1;
     }
 
-    async fn push(&mut self, message: ServerMessage, raw: Vec<u8>) {
+    async fn push(&mut self, message: ServerMessage, _raw: Vec<u8>) {
         self.tally.fetched += 1;
-        self.chunk.push((message, raw));
+        self.chunk.push(message);
+        if self.chunk.len() >= self.destination.chunk_messages {
+            self.flush();
+        }
     }
 
     fn flush(&mut self) {
         if self.chunk.is_empty() {
             return;
         }
-        let messages: Vec<ServerMessage> = std::mem::take(&mut self.chunk)
-            .into_iter()
-            .map(|(m, _)| m)
-            .collect();
-        self.in_flight += 1;
-        let (ledger, account, gate, tx) = (
-            self.ledger.clone(),
-            self.account.clone(),
-            self.gate.clone(),
-            self.tx.clone(),
-        );
+        let messages = std::mem::take(&mut self.chunk);
+        let tx = self.acks.expect_one();
+        let (destination, account) = (self.destination.clone(), self.account.clone());
         tokio::spawn(async move {
-            gate.pass().await;
-            let result = Ok(commit(&ledger, &account, &messages));
+            destination.gate.pass().await;
+            let result = if destination.refuse {
+                Err(NotStored(Arc::new(std::io::Error::other("no space left"))))
+            } else {
+                Ok(commit(&destination.ledger, &account, &messages))
+            };
             let _ = tx.send(Acked { messages, result });
         });
     }
 
     fn acknowledged(&mut self) -> Vec<Acked> {
-        let mut out = Vec::new();
-        while let Ok(ack) = self.rx.try_recv() {
-            self.in_flight -= 1;
-            out.push(ack);
-        }
-        out
+        self.acks.ready()
     }
 
     async fn next_acknowledged(&mut self) -> Option<Vec<Acked>> {
-        if self.in_flight == 0 {
-            return None;
-        }
-        let first = self.rx.recv().await?;
-        self.in_flight -= 1;
-        let mut out = vec![first];
-        out.extend(self.acknowledged());
-        Some(out)
+        self.acks.next().await
     }
 
     fn in_flight(&self) -> bool {
-        self.in_flight > 0
+        self.acks.in_flight()
     }
 
     fn tally(&self) -> Tally {
@@ -518,10 +532,10 @@ impl Wiring for ScriptedWiring {
             server: Arc::new(ScriptedServer {
                 mailbox: self.mailbox(&account.name),
             }),
-            destination: Arc::new(MemoryDestination {
-                ledger: self.ledger.clone(),
-                gate: self.gate.clone().unwrap_or_else(|| Gate::new(true)),
-            }),
+            destination: Arc::new(MemoryDestination::new(
+                self.ledger.clone(),
+                self.gate.clone().unwrap_or_else(|| Gate::new(true)),
+            )),
             ledger: Arc::new(self.ledger.clone()),
         }
     }

@@ -73,10 +73,42 @@ fn code(text: &str) -> String {
     }
 }
 
-/// The module paths a file's code names, resolved against its own module path `me`.
+/// The child modules a file declares (`mod x;`, `pub mod x;`).
+fn children(code: &str) -> Vec<String> {
+    code.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l.strip_prefix("pub ").unwrap_or(l);
+            let l = l.strip_prefix("pub(crate) ").unwrap_or(l);
+            l.strip_prefix("mod ")?
+                .strip_suffix(';')
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// The module paths a file's code names, resolved against its own module path `me`:
+/// `crate::`, `super::` and `self::` paths, and paths into the file's own child modules
+/// (`child::x`, as a parent's `pub use child::X` re-export).
 fn references(code: &str, me: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let bytes = code.as_bytes();
+    for child in children(code) {
+        let start = format!("{child}::");
+        let mut from = 0;
+        while let Some(i) = code[from..].find(&start).map(|i| i + from) {
+            from = i + start.len();
+            let before = if i > 0 { bytes[i - 1] } else { b' ' };
+            if before.is_ascii_alphanumeric() || before == b'_' || before == b':' {
+                continue;
+            }
+            for path in expand(&code[i..]) {
+                let mut full = me.to_vec();
+                full.extend(path);
+                out.push(full);
+            }
+        }
+    }
     for start in ["crate::", "super::", "self::"] {
         let mut from = 0;
         while let Some(i) = code[from..].find(start).map(|i| i + from) {
@@ -275,6 +307,14 @@ fn the_detector_finds_a_circle() {
     assert_eq!(
         references("use crate::{error::chain, store};", &me),
         [vec!["error", "chain"], vec!["store"]]
+    );
+    let parent = vec!["config".to_string()];
+    assert_eq!(
+        references("mod issues;\npub use issues::{Issue, Issues};", &parent),
+        [
+            vec!["config", "issues", "Issue"],
+            vec!["config", "issues", "Issues"]
+        ]
     );
 }
 

@@ -14,12 +14,12 @@ use tracing::Instrument;
 
 use super::status::AccountStatus;
 use crate::backoff::Backoff;
-use crate::check::{self, Ledger};
+use crate::check::{self, Destination, Ledger};
 use crate::config::{AccountConfig, Protocol};
 use crate::error::{CheckError, Stage};
 use crate::metrics as m;
 use crate::model::{AccountRunState, CheckSummary};
-use crate::protocol::{Destination, MailServer, WatchEnd};
+use crate::protocol::{MailServer, WatchEnd};
 
 /// How often a long check logs its progress.
 const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(10);

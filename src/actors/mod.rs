@@ -3,6 +3,7 @@
 //! each account its mail server, its sink and its ledger. See `docs/architecture.md`.
 
 pub mod account;
+pub mod ledger;
 pub mod parser;
 pub mod pipeline;
 pub mod registry;

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use ractor::ActorRef;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::CallResultExt;
 use super::parser::{Downloaded, ParserMsg};
@@ -20,6 +20,7 @@ use super::store::StoreMsg;
 use crate::config::AccountConfig;
 use crate::metrics as m;
 use crate::progress::Progress;
+use crate::protocol::acks::AckQueue;
 use crate::protocol::keys::content_key;
 use crate::protocol::{Acked, Durable, NotStored, ServerMessage, Sink, Tally};
 use crate::store::StoreOutcome;
@@ -38,7 +39,7 @@ const CHUNK_MESSAGES: usize = 512;
 pub struct Pipeline {
     /// The parser actor.
     pub parser: ActorRef<ParserMsg>,
-    /// The store actor (the only writer).
+    /// The store actor (the only writer of messages).
     pub store_actor: ActorRef<StoreMsg>,
     /// The daemon-wide in-flight budget, in KiB ([`DAEMON_WINDOW_BYTES`]), shared by
     /// every account's checks.
@@ -95,9 +96,7 @@ pub struct StoreSink {
     chunk_bytes: usize,
     /// Per message: its room in the account's window and in the daemon-wide budget.
     chunk_permits: Vec<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
-    acks_tx: mpsc::UnboundedSender<Acked>,
-    acks_rx: mpsc::UnboundedReceiver<Acked>,
-    in_flight: usize,
+    acks: AckQueue,
     tally: Tally,
     /// Where the CLI and the daemon's log read how far the check is.
     progress: Arc<Progress>,
@@ -106,7 +105,6 @@ pub struct StoreSink {
 impl StoreSink {
     /// A sink for one check of `account`, reporting to `progress`.
     pub fn new(account: &AccountConfig, pipeline: Pipeline, progress: Arc<Progress>) -> Self {
-        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         StoreSink {
             account: account.name.clone(),
             delete_after: !account.keep_copy,
@@ -117,9 +115,7 @@ impl StoreSink {
             chunk_messages: Vec::new(),
             chunk_bytes: 0,
             chunk_permits: Vec::new(),
-            acks_tx,
-            acks_rx,
-            in_flight: 0,
+            acks: AckQueue::default(),
             tally: Tally::default(),
             progress,
         }
@@ -197,9 +193,8 @@ impl Sink for StoreSink {
         let messages = std::mem::take(&mut self.chunk_messages);
         let permits = std::mem::take(&mut self.chunk_permits);
         self.chunk_bytes = 0;
-        self.in_flight += 1;
         let pipeline = self.pipeline.clone();
-        let tx = self.acks_tx.clone();
+        let tx = self.acks.expect_one();
         tokio::spawn(async move {
             let result = pipeline.parse_and_store(chunk).await;
             drop(permits);
@@ -208,27 +203,15 @@ impl Sink for StoreSink {
     }
 
     fn acknowledged(&mut self) -> Vec<Acked> {
-        let mut out = Vec::new();
-        while let Ok(ack) = self.acks_rx.try_recv() {
-            self.in_flight -= 1;
-            out.push(ack);
-        }
-        out
+        self.acks.ready()
     }
 
     async fn next_acknowledged(&mut self) -> Option<Vec<Acked>> {
-        if self.in_flight == 0 {
-            return None;
-        }
-        let first = self.acks_rx.recv().await?;
-        self.in_flight -= 1;
-        let mut out = vec![first];
-        out.extend(self.acknowledged());
-        Some(out)
+        self.acks.next().await
     }
 
     fn in_flight(&self) -> bool {
-        self.in_flight > 0
+        self.acks.in_flight()
     }
 
     fn tally(&self) -> Tally {

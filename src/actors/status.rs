@@ -1,6 +1,7 @@
 //! One account's live status: what it is doing, how its last check ended, and the progress
-//! of its current check. The account actor writes it; the registry hands it to the reports
-//! and the API. Its lock is never held across an await.
+//! of its current check. The account actor writes it (the supervisor too, when it starts,
+//! restarts or stops the actor); the registry hands it to the reports and the API. Its lock
+//! is never held across an await.
 
 use std::sync::{Arc, RwLock};
 

@@ -1,4 +1,6 @@
-//! The store actor: the one writer of the redb file, committing in groups.
+//! The store actor: the one writer of messages into the redb file, committing in groups.
+//! (The check's small bookkeeping writes and subscriber cursors go to the store directly,
+//! each its own short transaction; redb serialises them with the commits.)
 //!
 //! Commit requests from every account queue here; while one transaction commits (fsync, on
 //! a blocking thread), the next requests wait and then go into the next transaction
@@ -48,7 +50,7 @@ pub struct StoreActor;
 
 /// The store actor's state.
 pub struct StoreState {
-    /// The database; reads elsewhere share it, writes happen only here.
+    /// The database; message writes happen only here.
     store: Arc<Store>,
     /// Woken after every successful commit (subscribers wait on it).
     committed: Arc<Notify>,

@@ -25,9 +25,10 @@ use crate::metrics as m;
 use crate::model::AccountRunState;
 use crate::net::ConnectorHandle;
 
-/// An account actor that ran this long before it failed was healthy: its restart delay
-/// starts from the first one again.
-pub const HEALTHY_RUN: Duration = Duration::from_secs(60);
+/// An account actor that ran longer than this before it failed was healthy: its restart
+/// delay starts from the first one again. As long as the longest restart delay, so an actor
+/// that fails again and again (after slow login retries, say) still backs off.
+pub const HEALTHY_RUN: Duration = Duration::from_secs(300);
 
 /// How long a shutdown waits for running checks before it kills them.
 const STOP_WAIT: Duration = Duration::from_secs(30);
@@ -215,7 +216,7 @@ fn child_exited(
         return;
     };
     let backoff = state.restarts.entry(name.clone()).or_default();
-    if since.elapsed() >= HEALTHY_RUN {
+    if since.elapsed() > HEALTHY_RUN {
         backoff.reset();
     }
     let delay = backoff.next_delay();

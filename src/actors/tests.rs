@@ -73,8 +73,8 @@ fn gaps(times: &[Instant]) -> Vec<f64> {
 async fn restart_backoff_grows_then_starts_over_after_a_healthy_run() {
     let wiring = ScriptedWiring::default();
     let mailbox = wiring.mailbox("a");
-    // Three crashes in a row, then healthy checks every 30 s; the fourth check after it
-    // recovered (90 s of healthy running) crashes again.
+    // Three crashes in a row, then four healthy checks two minutes apart; the check after
+    // them (eight minutes of healthy running) crashes again.
     lock(&mailbox).opens = [
         Open::Panic,
         Open::Panic,
@@ -87,9 +87,9 @@ async fn restart_backoff_grows_then_starts_over_after_a_healthy_run() {
     ]
     .into();
     let mut a = account("a");
-    a.check_interval = Duration::from_secs(30);
+    a.check_interval = Duration::from_secs(120);
     let (_supervisor, _) = start(config(vec![a]), &wiring).await;
-    run_for(Duration::from_secs(200)).await;
+    run_for(Duration::from_secs(700)).await;
     let times = lock(&mailbox).open_times();
     assert!(times.len() >= 9, "{} connections", times.len());
     let g = gaps(&times[..9]);
@@ -100,8 +100,12 @@ async fn restart_backoff_grows_then_starts_over_after_a_healthy_run() {
         "{g:?}"
     );
     // Healthy: the check interval.
-    assert!(g[3..6].iter().all(|gap| within(*gap, 30.0)), "{g:?}");
-    assert!(90.0 >= HEALTHY_RUN.as_secs_f64());
+    assert!(g[3..7].iter().all(|gap| within(*gap, 120.0)), "{g:?}");
+    let healthy = times[7] - times[3];
+    assert!(
+        healthy > HEALTHY_RUN,
+        "the actor ran {healthy:?} before it crashed"
+    );
     // The crash after the healthy run restarts after the first delay again, not 8 s.
     assert!(within(g[7], 1.0), "restart after a healthy run: {g:?}");
 }
@@ -135,11 +139,12 @@ async fn a_stale_timer_tick_starts_no_check() {
 async fn many_idle_wake_ups_during_a_check_make_one_more_check() {
     let wiring = ScriptedWiring::default();
     let mailbox = wiring.mailbox("a");
-    let gate = Gate::new(true);
+    let gate = Gate::new(false);
     {
         let mut m = lock(&mailbox);
         m.idle_wakes = Some(5);
         m.list_gate = gate.clone();
+        m.gated_listing = Some(2);
     }
     let mut a = account("a");
     a.idle = true;
@@ -147,9 +152,15 @@ async fn many_idle_wake_ups_during_a_check_make_one_more_check() {
     let (_supervisor, _) = start(config(vec![a]), &wiring).await;
     // Check 1 succeeds and starts the watcher, whose first wake-up makes check 2; its
     // listing waits while the watcher reports five more changes.
-    run_for(Duration::from_millis(10)).await;
-    gate.set(false);
+    while lock(&mailbox).listings < 2 {
+        run_for(Duration::from_millis(10)).await;
+    }
     run_for(Duration::from_secs(5)).await;
+    assert_eq!(
+        lock(&mailbox).open_times().len(),
+        2,
+        "check 2 is still listing"
+    );
     gate.set(true);
     run_for(Duration::from_secs(60)).await;
     let opens = lock(&mailbox).open_times().len();
@@ -244,10 +255,10 @@ async fn shutdown_during_a_commit_deletes_nothing_and_ends() {
         .unwrap()
         .into_done()
         .unwrap();
+    let took = started.elapsed();
     assert!(
-        started.elapsed() <= Duration::from_secs(31),
-        "{:?}",
-        started.elapsed()
+        took >= Duration::from_secs(30) && took <= Duration::from_secs(31),
+        "the running check had its 30 s to finish, then was stopped: {took:?}"
     );
     let answer: Option<CheckSummary> = check.await.unwrap().ok().and_then(Result::ok);
     assert!(
@@ -260,7 +271,6 @@ async fn shutdown_during_a_commit_deletes_nothing_and_ends() {
         "nothing was acknowledged, nothing deleted"
     );
     assert_eq!(m.messages.len(), 3);
-    assert!(wiring.ledger.0.lock().unwrap().known.is_empty());
 }
 
 #[tokio::test(start_paused = true)]

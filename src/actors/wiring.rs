@@ -10,14 +10,15 @@ use ractor::{Actor, ActorCell, ActorProcessingErr};
 use tokio::sync::Notify;
 
 use super::account::AccountParts;
+use super::ledger::StoreLedger;
 use super::parser::ParserActor;
 use super::pipeline::{Pipeline, StoreSink};
 use super::store::StoreActor;
-use crate::check::StoreLedger;
+use crate::check::Destination;
 use crate::config::{AccountConfig, Config};
 use crate::net::ConnectorHandle;
 use crate::progress::Progress;
-use crate::protocol::{Destination, Sink};
+use crate::protocol::Sink;
 use crate::server::AccountServer;
 use crate::store::Store;
 
@@ -63,7 +64,9 @@ impl Wiring for MailWiring {
         let (store_actor, _) =
             Actor::spawn_linked(None, StoreActor, store_args, supervisor.clone()).await?;
         let (parser, _) = Actor::spawn_linked(None, ParserActor, (), supervisor).await?;
-        let _ = self.pipeline.set(Pipeline::new(parser, store_actor));
+        self.pipeline
+            .set(Pipeline::new(parser, store_actor))
+            .map_err(|_| "the wiring was started twice; its first actors would be lost")?;
         Ok(())
     }
 

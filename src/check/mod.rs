@@ -9,9 +9,10 @@
 mod ledger;
 mod plan;
 
+use std::sync::Arc;
 use std::time::Instant;
 
-pub use ledger::{Known, Ledger, StoreLedger};
+pub use ledger::{Known, Ledger};
 pub use plan::{FETCH_BATCH_BYTES, FETCH_BATCH_MESSAGES, Plan};
 
 use crate::config::AccountConfig;
@@ -20,6 +21,12 @@ use crate::metrics as m;
 use crate::model::CheckSummary;
 use crate::progress::Progress;
 use crate::protocol::{Acked, Deleted, Durable, ServerMessage, Session, Sink, Tally};
+
+/// Where a check's fetched messages go: a new [`Sink`] for each check of an account.
+pub trait Destination: Send + Sync {
+    /// The sink of one check of `account`, counting its download into `progress`.
+    fn sink(&self, account: &AccountConfig, progress: Arc<Progress>) -> Box<dyn Sink>;
+}
 
 /// While the sink catches up after the download, acknowledged messages are deleted in
 /// commands of at least this many (the rest at the end): Dovecot rewrites its index for

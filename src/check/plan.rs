@@ -92,8 +92,9 @@ async fn settle_vanished(
         .filter(|k| !on_server.contains(k.as_str()))
         .collect();
     if !gone.is_empty() {
-        tracing::info!(account = %account.name, count = gone.len(), "owed deletes already done on the server; recorded");
+        let count = gone.len();
         ledger.deleted(&account.name, gone).await?;
+        tracing::info!(account = %account.name, count, "owed deletes already done on the server; recorded");
     }
     Ok(())
 }

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::Protocol;
-use crate::protocol::{Destination, MailServer};
-use crate::testing::{Gate, MemoryDestination, MemoryLedger, ScriptedServer, SharedMailbox, lock};
+use crate::protocol::MailServer;
+use crate::testing::{
+    Event, Gate, MemoryDestination, MemoryLedger, ScriptedServer, SharedMailbox, lock,
+};
 
 fn mailbox(n: u32) -> SharedMailbox {
     let m = SharedMailbox::default();
@@ -15,11 +17,22 @@ fn mailbox(n: u32) -> SharedMailbox {
     m
 }
 
+fn deleting() -> AccountConfig {
+    let mut account = AccountConfig::new("a", Protocol::Imap, "x", "c");
+    account.keep_copy = false;
+    account
+}
+
+fn destination(gate: Gate) -> MemoryDestination {
+    MemoryDestination::new(MemoryLedger::default(), gate)
+}
+
+/// One check; its summary, and its error if it failed.
 async fn check(
     account: &AccountConfig,
     mailbox: &SharedMailbox,
     destination: &MemoryDestination,
-) -> CheckSummary {
+) -> (CheckSummary, Option<CheckError>) {
     let server = ScriptedServer {
         mailbox: mailbox.clone(),
     };
@@ -27,7 +40,7 @@ async fn check(
     let progress = Progress::default();
     let session = server.open().await.unwrap();
     let mut sink = destination.sink(account, Default::default());
-    run(
+    let result = run(
         account,
         session,
         sink.as_mut(),
@@ -35,21 +48,20 @@ async fn check(
         &progress,
         &mut summary,
     )
-    .await
-    .unwrap();
-    summary
+    .await;
+    (summary, result.err())
+}
+
+fn owed(destination: &MemoryDestination) -> usize {
+    destination.ledger.0.lock().unwrap().owed.len()
 }
 
 #[tokio::test(start_paused = true)]
 async fn nothing_is_deleted_before_the_sink_acknowledges_it() {
-    let mut account = AccountConfig::new("a", Protocol::Imap, "x", "c");
-    account.keep_copy = false;
+    let account = deleting();
     let mailbox = mailbox(3);
     let gate = Gate::new(false);
-    let destination = MemoryDestination {
-        ledger: MemoryLedger::default(),
-        gate: gate.clone(),
-    };
+    let destination = destination(gate.clone());
     let running = {
         let (account, mailbox, destination) =
             (account.clone(), mailbox.clone(), destination.clone());
@@ -65,7 +77,8 @@ async fn nothing_is_deleted_before_the_sink_acknowledges_it() {
         "the check waits for the acknowledgement"
     );
     gate.set(true);
-    let summary = running.await.unwrap();
+    let (summary, error) = running.await.unwrap();
+    assert!(error.is_none(), "{error:?}");
     assert_eq!(
         (summary.fetched, summary.stored, summary.deleted),
         (3, 3, 3)
@@ -74,19 +87,85 @@ async fn nothing_is_deleted_before_the_sink_acknowledges_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn what_is_not_stored_is_not_deleted_and_is_counted() {
+    let account = deleting();
+    let mailbox = mailbox(3);
+    let mut destination = destination(Gate::new(true));
+    destination.refuse = true;
+    let (summary, error) = check(&account, &mailbox, &destination).await;
+    assert!(error.is_none(), "the session itself ended well: {error:?}");
+    assert!(
+        lock(&mailbox).deleted().is_empty(),
+        "deleted without being stored"
+    );
+    assert_eq!((summary.fetched, summary.stored, summary.errors), (3, 0, 3));
+    assert_eq!(
+        summary.error.as_deref(),
+        Some("cannot store messages: no space left")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn acknowledged_messages_are_deleted_between_batches() {
+    let account = deleting();
+    let n = FETCH_BATCH_MESSAGES as u32 + 1;
+    let mailbox = mailbox(n);
+    let destination = destination(Gate::new(true));
+    let (summary, error) = check(&account, &mailbox, &destination).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!((summary.stored, summary.deleted), (n as u64, n as u64));
+    let m = lock(&mailbox);
+    let deletes: Vec<usize> = m
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Delete(uids) => Some(uids.len()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        deletes.len() >= 2,
+        "one delete per batch at least: {deletes:?}"
+    );
+    assert!(
+        deletes[0] > 1000,
+        "the first batch deleted after it: {deletes:?}"
+    );
+    assert!(m.messages.is_empty());
+    assert_eq!(owed(&destination), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pop3_deletes_count_once_the_session_ends_and_flagged_ones_stay_owed() {
+    for (deletes, deleted, still_owed) in [(Deleted::AtFinish, 3, 0), (Deleted::Flagged, 0, 3)] {
+        let account = deleting();
+        let mailbox = mailbox(3);
+        lock(&mailbox).deletes = deletes;
+        let destination = destination(Gate::new(true));
+        let (summary, error) = check(&account, &mailbox, &destination).await;
+        assert!(error.is_none(), "{deletes:?}: {error:?}");
+        assert_eq!(summary.deleted, deleted, "{deletes:?}");
+        assert_eq!(owed(&destination), still_owed, "{deletes:?}");
+        assert!(
+            lock(&mailbox)
+                .events
+                .last()
+                .is_some_and(|(_, e)| *e == Event::Finish)
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_second_check_skips_what_is_held() {
     let account = AccountConfig::new("a", Protocol::Imap, "x", "c");
     let mailbox = mailbox(2);
-    let destination = MemoryDestination {
-        ledger: MemoryLedger::default(),
-        gate: Gate::new(true),
-    };
-    let first = check(&account, &mailbox, &destination).await;
+    let destination = destination(Gate::new(true));
+    let (first, _) = check(&account, &mailbox, &destination).await;
     assert_eq!((first.fetched, first.stored, first.skipped), (2, 2, 0));
     lock(&mailbox)
         .messages
         .push((3, b"Subject: 3\r\n\r\n".to_vec()));
-    let second = check(&account, &mailbox, &destination).await;
+    let (second, _) = check(&account, &mailbox, &destination).await;
     assert_eq!((second.fetched, second.stored, second.skipped), (1, 1, 2));
     assert!(
         lock(&mailbox).deleted().is_empty(),

@@ -13,8 +13,8 @@ use mail_ingest::store::StoreError;
 use mail_ingest::text::printable_line;
 use mail_ingest::{IngestError, MailIngest, Options};
 
+use super::args::{Cli, Command, Format, Outcome};
 use super::source;
-use super::{Cli, Command, Format, Outcome};
 
 pub async fn dispatch(cli: Cli) -> Outcome {
     match &cli.command {

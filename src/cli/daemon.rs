@@ -12,7 +12,7 @@ use mail_ingest::http::{self, HttpState};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::Outcome;
+use super::args::Outcome;
 
 pub async fn run(config_path: &Path, config: Config) -> Outcome {
     let token = match &config.http.token {

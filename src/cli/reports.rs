@@ -9,8 +9,8 @@ use mail_ingest::model::{AccountReport, MessageDetail, MessageMeta};
 use mail_ingest::report;
 use mail_ingest::text::printable_line;
 
+use super::args::{Cli, Command, Format, Outcome};
 use super::source::Source;
-use super::{Cli, Command, Format, Outcome};
 
 pub async fn run(cli: &Cli, config: &Config) -> Outcome {
     let source = match Source::open(config) {

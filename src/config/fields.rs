@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+use super::issues::{Issue, Issues};
 use super::units::{parse_duration, parse_size};
-use super::{Issue, Issues};
 
 /// Reads the keys of one table at `path`, recording issues into `issues`.
 pub struct Fields<'a, 'i> {

@@ -1,6 +1,6 @@
 //! How a message on a server is keyed in the store, written down once: the key names the
-//! message on its server, so the same message is never stored twice and a reused number
-//! is told apart by its size and content.
+//! message on its server, so the same message is never stored twice. (The store keeps the
+//! listed size and a content hash beside the key, to tell a reused number apart.)
 
 /// The key of an IMAP message: UIDVALIDITY and UID first, so a mailbox name with any
 /// characters cannot collide with another.

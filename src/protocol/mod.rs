@@ -1,13 +1,14 @@
 //! The contract between a mail protocol and the rest of mail-ingest: what a [`Session`] lists
 //! and deletes, how it hands fetched messages to a [`Sink`] and how the sink tells which of
 //! them are durable, how a [`MailServer`] opens sessions, and how messages are keyed
-//! ([`keys`]).
+//! ([`keys`]). It depends on nothing but the error type, so every layer may use it.
 //!
 //! `imap/` and `pop3/` implement this contract and depend on it (beside the network and
 //! config layers), never on the check, the store or the actors. The check algorithm drives
 //! any session into any sink: the store path with its in-flight window is one sink; a scripted
 //! session and an in-memory sink drive the same algorithm in the unit tests.
 
+pub mod acks;
 pub mod keys;
 
 use std::sync::Arc;
@@ -150,14 +151,4 @@ pub trait Sink: Send {
     fn in_flight(&self) -> bool;
     /// How much it took so far.
     fn tally(&self) -> Tally;
-}
-
-/// Where fetched messages go: a new [`Sink`] for each check of an account.
-pub trait Destination: Send + Sync {
-    /// The sink of one check of `account`, counting its download into `progress`.
-    fn sink(
-        &self,
-        account: &crate::config::AccountConfig,
-        progress: Arc<crate::progress::Progress>,
-    ) -> Box<dyn Sink>;
 }

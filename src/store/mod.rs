@@ -3,7 +3,7 @@
 //!
 //! Every method is synchronous and may block on disk (a durable commit fsyncs). The store
 //! actor runs commits on a blocking thread, the check's bookkeeping runs on blocking threads
-//! too ([`crate::check::StoreLedger`]); [`crate::Feed::ack`] blocks its caller for one
+//! too ([`crate::actors::ledger::StoreLedger`]); [`crate::Feed::ack`] blocks its caller for one
 //! durable commit. redb allows one writer at a time, and the file lock keeps a second
 //! process out: [`StoreError::InUse`].
 //!

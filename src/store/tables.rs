@@ -1,6 +1,7 @@
 //! Every table of a write transaction, opened once: a commit of many messages reads and
 //! writes several tables per message, and opening them per message would cost more than
-//! the writes.
+//! the writes. The small writes use the same struct, so the tables are named in one place
+//! (opening the ones they do not touch costs a root lookup each, nothing beside an fsync).
 
 use redb::{ReadableTable, Table, WriteTransaction};
 

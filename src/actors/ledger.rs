@@ -1,0 +1,121 @@
+//! The check's ledger kept in the store: each step of [`Ledger`] a store read or write on
+//! a blocking thread.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::check::{Known, Ledger};
+use crate::error::{CheckError, Stage, chain};
+use crate::model::now_rfc3339;
+use crate::store::schema::SEEN_NOT_INGESTED;
+use crate::store::{Store, StoreError};
+
+/// The ledger kept in the store, each step on a blocking thread.
+#[derive(Clone)]
+pub struct StoreLedger(pub Arc<Store>);
+
+impl StoreLedger {
+    /// Runs a blocking store read or write off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, CheckError> {
+        let store = self.0.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| CheckError::new(Stage::Store, format!("store task failed: {e}")))?
+            .map_err(|e| CheckError::new(Stage::Store, chain(&e)))
+    }
+}
+
+#[async_trait]
+impl Ledger for StoreLedger {
+    async fn known(
+        &self,
+        account: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<Known>>, CheckError> {
+        let account = account.to_string();
+        let found = self
+            .blocking(move |s| s.lookup_keys(&account, &keys))
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|k| {
+                k.map(|(id, size)| match id {
+                    SEEN_NOT_INGESTED => Known::Seen,
+                    id => Known::Stored { id, size },
+                })
+            })
+            .collect())
+    }
+
+    async fn backfilled(&self, account: &str) -> Result<bool, CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| Ok(s.account_state(&account)?.backfilled))
+            .await
+    }
+
+    async fn planned(
+        &self,
+        account: &str,
+        seen: Vec<(String, u64)>,
+        oversize: u64,
+    ) -> Result<(), CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.mark_seen(&account, &seen)?;
+            s.update_account_state_lazily(&account, |st| {
+                st.backfilled = true;
+                st.oversize = oversize;
+            })
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn owed_deletes(&self, account: &str) -> Result<Vec<String>, CheckError> {
+        let account = account.to_string();
+        let owed = self.blocking(move |s| s.pending_deletes(&account)).await?;
+        Ok(owed.into_iter().map(|(key, _)| key).collect())
+    }
+
+    async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| s.mark_deleted(&account, &keys))
+            .await
+    }
+
+    async fn note_epoch(&self, account: &str, epoch: u32) -> Result<Option<u32>, CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            let mut previous = None;
+            s.update_account_state_lazily(&account, |st| {
+                previous = st.uidvalidity;
+                if st.uidvalidity.is_some_and(|v| v != epoch) {
+                    st.uidvalidity_changes += 1;
+                }
+                st.uidvalidity = Some(epoch);
+            })?;
+            Ok(previous)
+        })
+        .await
+    }
+
+    async fn record_check(&self, account: &str, error: Option<String>) -> Result<u64, CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.update_account_state(&account, |st| {
+                let now = now_rfc3339();
+                st.last_check = Some(now.clone());
+                if error.is_none() {
+                    st.last_success = Some(now);
+                }
+                st.last_error = error;
+            })?;
+            s.pending_delete_count(&account)
+        })
+        .await
+    }
+}

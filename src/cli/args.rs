@@ -1,0 +1,93 @@
+//! The command line: its global flags, its commands and their arguments, and what a
+//! command ends with (the exit code).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Fetches e-mail from IMAP and POP3 accounts into an embedded redb store, deleting on the
+/// server only after a durable commit.
+#[derive(Parser, Debug)]
+#[command(name = "mail-ingest", version, propagate_version = true)]
+pub struct Cli {
+    /// The config file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "MAIL_INGEST_CONFIG",
+        default_value = "mail-ingest.toml"
+    )]
+    pub config: PathBuf,
+    /// Output format of reports and summaries.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Log line format (logs go to stderr; filter with RUST_LOG, e.g. RUST_LOG=debug).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: every enabled account, automatic checks, HTTP endpoint, until
+    /// SIGTERM/SIGINT; SIGHUP reloads the config.
+    Run,
+    /// Check the config file and print every problem; exit 0 (valid, maybe warnings) or 2.
+    Validate,
+    /// Connect to an account (connector, TLS, login) and report capabilities and message
+    /// count; fetches nothing.
+    Test {
+        /// The account name.
+        account: String,
+    },
+    /// Run one check now of the named accounts (or --all enabled ones), then exit.
+    Check {
+        /// Account names.
+        accounts: Vec<String>,
+        /// Check every enabled account.
+        #[arg(long, conflicts_with = "accounts")]
+        all: bool,
+    },
+    /// The Accounts report: every account with its state and counts.
+    Accounts,
+    /// An account's Inbox report, newest first.
+    Inbox {
+        /// The account name.
+        account: String,
+        /// How many messages.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only messages with ids below this one (the next page).
+        #[arg(long)]
+        before: Option<u64>,
+    },
+    /// One stored message: headers and text, or with --raw its exact bytes on stdout.
+    Show {
+        /// The message id.
+        id: u64,
+        /// Print the exact stored bytes.
+        #[arg(long)]
+        raw: bool,
+    },
+}
+
+/// What a command ended with.
+pub enum Outcome {
+    Ok,
+    Failed,
+    Usage,
+}
