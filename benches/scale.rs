@@ -79,7 +79,7 @@ fn start(dir: &Path, accounts: &[Account]) -> IngestDaemon {
 }
 
 fn statuses(d: &IngestDaemon) -> HashMap<String, Status> {
-    let (code, body) = d.request("GET", "/api/accounts", false);
+    let (code, body) = d.request("GET", "/api/accounts", true);
     assert_eq!(code, 200, "{body}");
     let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
     let text = |v: &serde_json::Value, k: &str| v[k].as_str().map(str::to_string);

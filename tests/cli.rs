@@ -271,7 +271,8 @@ fn http_get(addr: &str, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr.trim()).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        addr.trim()
     )
     .unwrap();
     let mut out = String::new();

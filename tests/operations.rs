@@ -394,3 +394,132 @@ enabled = false
     }
     daemon.stop();
 }
+
+/// Without a configured token the API is not open: the daemon makes one (mode 0600, beside
+/// the store) that the CLI reads; a foreign Host (DNS rebinding) and a foreign Origin (a web
+/// page) are refused; the CLI sends the token only to a loopback address.
+#[test]
+fn the_api_needs_a_token_and_refuses_other_hosts_and_origins() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("mail-ingest.toml");
+    std::fs::write(
+        &cfg,
+        "[store]\npath = \"store.redb\"\n[http]\nlisten = \"127.0.0.1:0\"\n[credentials.c]\nusername = \"u\"\npassword = { value = \"pw\" }\n[accounts.a]\nprotocol = \"imap\"\naddress = \"localhost\"\ncredential = \"c\"\nautomatic_check = false\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store.redb");
+    let daemon = IngestDaemon::start(
+        Path::new(BIN),
+        &cfg,
+        &store,
+        &[],
+        None,
+        Duration::from_secs(15),
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let token_file = dir.path().join("store.redb.token");
+    assert!(token_file.exists(), "the daemon made a token");
+    assert_eq!(mode(&token_file), 0o600, "the token file is private");
+    assert_eq!(
+        mode(&dir.path().join("store.redb.addr")),
+        0o600,
+        "the address file is private"
+    );
+
+    assert_eq!(
+        daemon.request("GET", "/api/accounts", false).0,
+        401,
+        "no token, no API"
+    );
+    assert_eq!(daemon.request("GET", "/api/accounts", true).0, 200);
+    assert_eq!(
+        daemon.request("GET", "/metrics", false).0,
+        200,
+        "metrics stay open"
+    );
+    let port = daemon.addr.rsplit(':').next().unwrap().to_string();
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let (status, _, _) =
+            daemon.raw_exchange("GET", "/api/accounts", true, &format!("Host: {host}\r\n"));
+        assert_eq!(status, 200, "{host}");
+    }
+    for host in [
+        format!("evil.example:{port}"),
+        "127.0.0.1:1".to_string(),
+        String::new(),
+    ] {
+        for (path, with_token) in [("/api/accounts", true), ("/metrics", false)] {
+            let headers = if host.is_empty() {
+                String::new()
+            } else {
+                format!("Host: {host}\r\n")
+            };
+            let (status, _, body) = daemon.raw_exchange("GET", path, with_token, &headers);
+            assert!(
+                status == 403 || status == 400,
+                "Host `{host}` on {path}: {status} {body}"
+            );
+        }
+    }
+    let host = format!("Host: {}\r\n", daemon.addr);
+    let (status, _, body) = daemon.raw_exchange(
+        "POST",
+        "/api/reload",
+        true,
+        &format!("{host}Origin: http://evil.example\r\n"),
+    );
+    assert_eq!(status, 403, "a state change from another origin: {body}");
+    let (status, _, body) = daemon.raw_exchange(
+        "POST",
+        "/api/reload",
+        true,
+        &format!("{host}Sec-Fetch-Site: cross-site\r\n"),
+    );
+    assert_eq!(status, 403, "a state change from another site: {body}");
+    let (status, _, body) = daemon.raw_exchange(
+        "POST",
+        "/api/reload",
+        true,
+        &format!("{host}Origin: http://{}\r\n", daemon.addr),
+    );
+    assert_eq!(status, 200, "the same origin may: {body}");
+
+    // The CLI reads the token file and asks the daemon.
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("accounts")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("a "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // It sends the token only to this machine, whatever the address file says.
+    std::fs::write(dir.path().join("store.redb.addr"), "192.0.2.1:9898").unwrap();
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("accounts")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not a loopback address"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused without trying to connect"
+    );
+    std::fs::write(dir.path().join("store.redb.addr"), &daemon.addr).unwrap();
+    daemon.stop();
+}

@@ -245,7 +245,7 @@ async fn check_via_daemon(config: &Config, names: &[String]) -> anyhow::Result<V
         let client = &client;
         async move {
             let path = format!("/api/accounts/{n}/check");
-            match client.json(hyper::Method::POST, &path).await {
+            match client.json(hyper::Method::POST, &path, None).await {
                 Ok(summary) => Ok(summary),
                 Err(e @ DaemonError::Status { .. }) => Ok(CheckSummary {
                     account: n.clone(),

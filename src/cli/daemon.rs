@@ -7,7 +7,8 @@ use std::sync::Arc;
 use mail_ingest::MailIngest;
 use mail_ingest::config::Config;
 use mail_ingest::error::chain;
-use mail_ingest::http::client::addr_file;
+use mail_ingest::http::files::{addr_file, load_or_create_token, token_file, write_private};
+use mail_ingest::http::guard::Hosts;
 use mail_ingest::http::{self, HttpState};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::signal::unix::{SignalKind, signal};
@@ -15,7 +16,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::args::Outcome;
 
 pub async fn run(config_path: &Path, config: Config) -> Outcome {
-    let token = match &config.http.token {
+    // Read before the store is opened: a token the config names but cannot give is a config
+    // error, found before anything starts.
+    let configured_token = match &config.http.token {
         Some(src) => match src.resolve() {
             Ok(t) => Some(t),
             Err(e) => {
@@ -45,11 +48,30 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
             return Outcome::Failed;
         }
     };
+    // Made (when the config sets none) only once this process holds the store.
+    let token = match configured_token {
+        Some(t) => t,
+        None => match load_or_create_token(&token_file(&config.store.path)) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot make the API token file `{}`: {e} (or set [http] token)",
+                    token_file(&config.store.path).display()
+                );
+                return Outcome::Failed;
+            }
+        },
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let addr_path = publish_address(&listener, &config);
     let upkeep = keep_metrics(metrics.clone());
     let state = HttpState {
         ingest: ingest.clone(),
         token,
+        hosts: Hosts {
+            names: config.http.allowed_hosts.clone(),
+            port,
+        },
         metrics: Some(metrics),
         config_path: Some(config_path.to_path_buf()),
     };
@@ -100,7 +122,7 @@ fn publish_address(listener: &tokio::net::TcpListener, config: &Config) -> PathB
         .map(|a| a.to_string())
         .unwrap_or_default();
     let addr_path = addr_file(&config.store.path);
-    if let Err(e) = std::fs::write(&addr_path, &bound) {
+    if let Err(e) = write_private(&addr_path, &bound) {
         tracing::warn!(file = %addr_path.display(), error = %e, "cannot write the address file; report commands will not find this daemon");
     }
     tracing::info!(listen = %bound, accounts = config.accounts.len(), "mail-ingest running");

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use hyper::{Method, StatusCode};
 use mail_ingest::config::Config;
-use mail_ingest::http::client::DaemonError;
+use mail_ingest::http::client::{DaemonError, REPORT_TIMEOUT};
 use mail_ingest::model::{AccountReport, MessageDetail, MessageMeta};
 use mail_ingest::report;
 use mail_ingest::text::printable_line;
@@ -56,7 +56,10 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
 async fn accounts(source: &Source, config: &Config) -> anyhow::Result<Vec<AccountReport>> {
     Ok(match source {
         Source::Store(s) => report::accounts(config, s.as_ref(), None)?,
-        Source::Daemon(c) => c.json(Method::GET, "/api/accounts").await?,
+        Source::Daemon(c) => {
+            c.json(Method::GET, "/api/accounts", Some(REPORT_TIMEOUT))
+                .await?
+        }
     })
 }
 
@@ -74,7 +77,7 @@ async fn inbox(
             if let Some(b) = before {
                 path.push_str(&format!("&before={b}"));
             }
-            c.json(Method::GET, &path).await?
+            c.json(Method::GET, &path, Some(REPORT_TIMEOUT)).await?
         }
     })
 }
@@ -94,9 +97,14 @@ async fn message(source: &Source, id: u64) -> anyhow::Result<Option<MessageDetai
     match source {
         Source::Store(Some(s)) => Ok(report::message(s, id)?),
         Source::Store(None) => Ok(None),
-        Source::Daemon(c) => {
-            not_found_is_none(c.json(Method::GET, &format!("/api/messages/{id}")).await)
-        }
+        Source::Daemon(c) => not_found_is_none(
+            c.json(
+                Method::GET,
+                &format!("/api/messages/{id}"),
+                Some(REPORT_TIMEOUT),
+            )
+            .await,
+        ),
     }
 }
 

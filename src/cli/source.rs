@@ -4,6 +4,7 @@
 use anyhow::Context;
 use mail_ingest::config::Config;
 use mail_ingest::http::client::DaemonClient;
+use mail_ingest::http::files::{read_token, token_file};
 use mail_ingest::store::{Store, StoreError};
 
 /// The store, opened for this command, or the daemon that holds it.
@@ -33,11 +34,16 @@ pub fn open_store(config: &Config) -> Result<Option<Store>, StoreError> {
     Store::open(&config.store.path).map(Some)
 }
 
-/// The client for the daemon that holds the store, with the API token when configured.
+/// The client for the daemon that holds the store, with the API token: the configured
+/// one, or the one the daemon made beside the store.
 pub fn daemon(config: &Config) -> anyhow::Result<DaemonClient> {
     let token = match &config.http.token {
         Some(src) => Some(src.resolve().context("http.token")?),
-        None => None,
+        None => {
+            let file = token_file(&config.store.path);
+            read_token(&file)
+                .with_context(|| format!("cannot read the API token file `{}`", file.display()))?
+        }
     };
     Ok(DaemonClient::find(&config.store.path, token)?)
 }

@@ -77,8 +77,10 @@ pub struct StoreConfig {
 pub struct HttpConfig {
     /// Address of `/metrics`, `/health` and `/api/`.
     pub listen: SocketAddr,
-    /// Bearer token required on `/api/` when set.
+    /// The bearer token `/api/` requires; without one the daemon makes one beside the store.
     pub token: Option<SecretSource>,
+    /// Host names (besides IP addresses and `localhost`) requests may address it by.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[credentials.NAME]`.
@@ -216,6 +218,7 @@ impl Config {
             http: HttpConfig {
                 listen: default_listen(),
                 token: None,
+                allowed_hosts: Vec::new(),
             },
             credentials: BTreeMap::new(),
             connectors: BTreeMap::new(),

@@ -85,6 +85,29 @@ impl<'a, 'i> Fields<'a, 'i> {
         self.typed(key, "an integer", Value::as_integer)
     }
 
+    /// A list of non-empty strings.
+    pub fn strings(&mut self, key: &'static str) -> Option<Vec<String>> {
+        let value = self.raw(key)?;
+        let list: Option<Vec<String>> = value.as_array().and_then(|items| {
+            items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .filter(|s| !s.trim().is_empty())
+                        .map(str::to_string)
+                })
+                .collect()
+        });
+        if list.is_none() {
+            let found = value.type_str();
+            self.error(
+                key,
+                format!("expected a list of names like [\"mail.example.com\"], found {found}"),
+            );
+        }
+        list
+    }
+
     /// A string that must not be empty; records an error when it is missing.
     pub fn required_string(&mut self, key: &'static str, hint: &str) -> Option<String> {
         match self.string(key) {

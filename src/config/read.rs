@@ -77,8 +77,18 @@ fn read_http(table: Option<&Table>, base: &Path, issues: &mut Issues) -> HttpCon
             format!("`{listen}` is not a loopback address; set [http] token = {{ env = \"MAIL_INGEST_TOKEN\" }} to serve it, or listen on 127.0.0.1"),
         );
     }
+    let allowed_hosts = f
+        .strings("allowed_hosts")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     f.finish();
-    HttpConfig { listen, token }
+    HttpConfig {
+        listen,
+        token,
+        allowed_hosts,
+    }
 }
 
 /// Reads `[section.NAME]` tables, checking each name.

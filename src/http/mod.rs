@@ -1,14 +1,16 @@
 //! The HTTP endpoint: `/metrics`, `/health` and the JSON API of DESIGN.md. Served only when
-//! a host asks for it (the `run` command does). A configured bearer token guards `/api/`.
+//! a host asks for it (the `run` command does). Who may use it is decided in [`guard`].
 
 pub mod client;
+pub mod files;
+pub mod guard;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -27,8 +29,10 @@ use crate::secret::Secret;
 pub struct HttpState {
     /// The running pipeline.
     pub ingest: Arc<MailIngest>,
-    /// Required as `Authorization: Bearer ...` on `/api/` when set.
-    pub token: Option<Secret>,
+    /// Required as `Authorization: Bearer ...` on `/api/`.
+    pub token: Secret,
+    /// The names and port a request's `Host` must name.
+    pub hosts: guard::Hosts,
     /// The Prometheus recorder's handle, when one is installed.
     pub metrics: Option<PrometheusHandle>,
     /// The config file `POST /api/reload` re-reads.
@@ -45,11 +49,19 @@ pub fn router(state: HttpState) -> Router {
         .route("/messages/{id}", get(message))
         .route("/messages/{id}/raw", get(raw))
         .route("/reload", post(reload))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::require_token,
+        ))
+        .layer(middleware::from_fn(guard::check_origin));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .nest("/api", api)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_host,
+        ))
         .with_state(state)
 }
 
@@ -65,7 +77,7 @@ pub async fn serve(
 }
 
 /// An error answer: `{"error": "..."}` with a status.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -88,32 +100,6 @@ impl From<IngestError> for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
-
-async fn require_token(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(token) = &state.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes())) {
-            return ApiError(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token".into(),
-            )
-            .into_response();
-        }
-    }
-    next.run(request).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 async fn metrics(State(state): State<HttpState>) -> Response {
     match &state.metrics {

@@ -18,7 +18,8 @@ pub struct IngestDaemon {
 
 impl IngestDaemon {
     /// Starts `bin -c config run` with `env`, logging to `dir/daemon.log`, and waits (up to
-    /// `startup`) for the API address in `store`'s address file. `token` is sent as bearer.
+    /// `startup`) for the API address in `store`'s address file. `token` is sent as bearer;
+    /// without one, the token the daemon made in `<store>.token` is.
     pub fn start(
         bin: &Path,
         config: &Path,
@@ -52,11 +53,16 @@ impl IngestDaemon {
             .unwrap()
             .trim()
             .to_string();
+        let token = token.map(str::to_string).or_else(|| {
+            std::fs::read_to_string(format!("{}.token", store.display()))
+                .ok()
+                .map(|t| t.trim().to_string())
+        });
         IngestDaemon {
             child,
             addr,
             log,
-            token: token.map(str::to_string),
+            token,
         }
     }
 
@@ -69,12 +75,25 @@ impl IngestDaemon {
     /// (status, response head, body) of a request, with the token unless `with_token` is
     /// false.
     pub fn exchange(&self, method: &str, path: &str, with_token: bool) -> (u16, String, String) {
+        let host = format!("Host: {}\r\n", self.addr);
+        self.raw_exchange(method, path, with_token, &host)
+    }
+
+    /// Like [`IngestDaemon::exchange`], with these header lines (each ending in CRLF) instead
+    /// of the usual Host.
+    pub fn raw_exchange(
+        &self,
+        method: &str,
+        path: &str,
+        with_token: bool,
+        headers: &str,
+    ) -> (u16, String, String) {
         let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
         let auth = match (&self.token, with_token) {
             (Some(t), true) => format!("Authorization: Bearer {t}\r\n"),
             _ => String::new(),
         };
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\n{headers}{auth}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();

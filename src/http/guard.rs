@@ -1,0 +1,192 @@
+//! Who may use the endpoint. Every request must name this server in its `Host` (an IP
+//! address, `localhost`, or a name in `[http] allowed_hosts`, with the bound port): a web
+//! page that rebinds its own name to 127.0.0.1 is turned away. A request that changes
+//! something must not come from another origin (`Origin`, `Sec-Fetch-Site`), so a page the
+//! operator has open cannot post to it. And `/api` needs the bearer token, always.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, HttpState};
+
+/// The names this server answers to besides IP addresses and `localhost`, and its port.
+#[derive(Clone, Debug)]
+pub struct Hosts {
+    /// `[http] allowed_hosts`, lowercase.
+    pub names: Vec<String>,
+    /// The port the listener is bound to.
+    pub port: u16,
+}
+
+impl Hosts {
+    /// True when `host` (a Host header's value) names this server.
+    pub fn allows(&self, host: &str) -> bool {
+        let Some((name, port)) = split_host(host) else {
+            return false;
+        };
+        let port_ok = match port {
+            Some(p) => p == self.port,
+            None => self.port == 80,
+        };
+        let name = name.to_ascii_lowercase();
+        let name_ok = name.parse::<std::net::IpAddr>().is_ok()
+            || name == "localhost"
+            || self.names.iter().any(|n| *n == name);
+        port_ok && name_ok
+    }
+}
+
+/// `name:port`, `[v6]:port`, `name` -> (name, port).
+fn split_host(host: &str) -> Option<(&str, Option<u16>)> {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        return match after.strip_prefix(':') {
+            Some(p) => Some((v6, Some(p.parse().ok()?))),
+            None if after.is_empty() => Some((v6, None)),
+            None => None,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, p)) => Some((name, Some(p.parse().ok()?))),
+        None if !host.is_empty() => Some((host, None)),
+        None => None,
+    }
+}
+
+fn refuse(status: StatusCode, why: String) -> Response {
+    ApiError(status, why).into_response()
+}
+
+/// Refuses a request whose `Host` does not name this server.
+pub async fn check_host(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if host.is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the request has no Host header".into(),
+        );
+    }
+    if !state.hosts.allows(host) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Host `{}` is not this server's address; use its IP address or add the name to [http] allowed_hosts",
+                crate::text::excerpt(host)
+            ),
+        );
+    }
+    next.run(request).await
+}
+
+/// Refuses a state change (anything but GET and HEAD) sent from another origin.
+pub async fn check_origin(request: Request, next: Next) -> Response {
+    let method = request.method();
+    if (method != Method::GET && method != Method::HEAD)
+        && let Some(why) = foreign(request.headers())
+    {
+        return refuse(StatusCode::FORBIDDEN, why);
+    }
+    next.run(request).await
+}
+
+/// Why the request comes from another origin, if it does.
+fn foreign(headers: &HeaderMap) -> Option<String> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Some(format!(
+            "a change requested by another site ({site}) is refused"
+        ));
+    }
+    let origin = get("origin")?;
+    let host = get("host").unwrap_or("");
+    let same = ["http://", "https://"]
+        .iter()
+        .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}{host}")));
+    (!same).then(|| {
+        format!(
+            "a change requested from origin `{}` is refused",
+            crate::text::excerpt(origin)
+        )
+    })
+}
+
+/// Requires `Authorization: Bearer TOKEN`.
+pub async fn require_token(
+    State(state): State<HttpState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), state.token.expose().as_bytes())) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (the CLI reads it from the config or the .token file beside the store)".into(),
+        );
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_addresses_localhost_or_named() {
+        let hosts = Hosts {
+            names: vec!["mail-ingest.internal".into()],
+            port: 9898,
+        };
+        for ok in [
+            "127.0.0.1:9898",
+            "localhost:9898",
+            "[::1]:9898",
+            "10.0.0.5:9898",
+            "MAIL-INGEST.internal:9898",
+        ] {
+            assert!(hosts.allows(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:9898",
+            "127.0.0.1:80",
+            "localhost",
+            "",
+            "127.0.0.1:x",
+            "a.localhost.evil:9898",
+        ] {
+            assert!(!hosts.allows(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn other_origins_are_foreign() {
+        let mut h = HeaderMap::new();
+        h.insert("host", "127.0.0.1:9898".parse().unwrap());
+        assert_eq!(foreign(&h), None, "no Origin: a script or the CLI");
+        h.insert("origin", "http://127.0.0.1:9898".parse().unwrap());
+        assert_eq!(foreign(&h), None);
+        h.insert("origin", "http://evil.example".parse().unwrap());
+        assert!(foreign(&h).is_some());
+        h.insert("origin", "null".parse().unwrap());
+        assert!(foreign(&h).is_some());
+        h.remove("origin");
+        h.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert!(foreign(&h).is_some());
+    }
+}
