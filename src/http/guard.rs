@@ -33,7 +33,7 @@ impl Hosts {
         let name = name.to_ascii_lowercase();
         let name_ok = name.parse::<std::net::IpAddr>().is_ok()
             || name == "localhost"
-            || self.names.iter().any(|n| *n == name);
+            || self.names.contains(&name);
         port_ok && name_ok
     }
 }
