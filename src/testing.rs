@@ -496,6 +496,8 @@ pub struct ScriptedWiring {
     pub gate: Option<Gate>,
     /// Every account whose parts were made, in order (each start of its actor).
     pub started: Arc<Mutex<Vec<String>>>,
+    /// The connector handle each account was last started with.
+    pub connectors: Arc<Mutex<HashMap<String, Option<ConnectorHandle>>>>,
 }
 
 impl ScriptedWiring {
@@ -525,9 +527,13 @@ impl Wiring for ScriptedWiring {
         &self,
         _config: &Config,
         account: &AccountConfig,
-        _connector: Option<ConnectorHandle>,
+        connector: Option<ConnectorHandle>,
     ) -> AccountParts {
         self.started.lock().unwrap().push(account.name.clone());
+        self.connectors
+            .lock()
+            .unwrap()
+            .insert(account.name.clone(), connector);
         AccountParts {
             server: Arc::new(ScriptedServer {
                 mailbox: self.mailbox(&account.name),

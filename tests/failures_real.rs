@@ -202,3 +202,39 @@ async fn disabled_accounts_never_connect() {
     );
     let _ = via;
 }
+
+/// A password file is read at every connection: rotating the password (on the server and in
+/// the file) needs neither a restart nor a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_password_file_applies_at_the_next_connection() {
+    use mail_ingest::config::Credential;
+    use mail_ingest::secret::SecretSource;
+    let d = Dovecot::start();
+    d.add_user("rot", "first-pw");
+    d.deliver("rot", &corpus::sample(0));
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("rot.pw");
+    std::fs::write(&secret, "first-pw\n").unwrap();
+    let a = account("rot", &d, Protocol::Imap, TlsMode::Implicit);
+    let mut cfg = config(dir.path(), vec![a], "unused");
+    cfg.credentials.insert(
+        "rot".into(),
+        Credential {
+            username: "rot".into(),
+            password: SecretSource::File(secret.clone()),
+        },
+    );
+    let ingest = support::config::on_demand(cfg).await;
+    let first = ingest.check_now("rot").await.unwrap();
+    assert_eq!((first.stored, first.error.clone()), (1, None), "{first:?}");
+    d.set_password("rot", "second-pw");
+    std::fs::write(&secret, "second-pw\n").unwrap();
+    d.deliver("rot", &corpus::sample(1));
+    let second = ingest.check_now("rot").await.unwrap();
+    assert_eq!(
+        (second.stored, second.error.clone()),
+        (1, None),
+        "the new password from the file: {second:?}"
+    );
+    ingest.shutdown().await.unwrap();
+}

@@ -6,13 +6,13 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
-use mail_ingest::config::Login;
+use mail_ingest::config::{Credential, Login};
 use mail_ingest::config::{Protocol, TlsMode};
 use mail_ingest::imap::ImapSession;
 use mail_ingest::net::ConnectorHandle;
 use mail_ingest::pop3::Pop3Session;
 use mail_ingest::protocol::Session;
-use mail_ingest::secret::Secret;
+use mail_ingest::secret::{Secret, SecretSource};
 use support::{Dovecot, Socks, config::account, corpus};
 
 fn login(user: &str, password: &str) -> Login {
@@ -93,9 +93,7 @@ async fn both_socks_proxies_relay() {
         let a = account("carol", &d, Protocol::Imap, TlsMode::Implicit);
         cfg.accounts.insert("carol".into(), a.clone());
         support::config::via(&mut cfg, "carol", name, socks);
-        let conn = &cfg.connectors[name];
-        let auth = socks.auth.as_ref().map(|(u, p)| login(u, p));
-        let handle = ConnectorHandle::new(conn, auth);
+        let handle = ConnectorHandle::of(&cfg, &cfg.connectors[name]);
         let s = ImapSession::open(&a, Some(&handle), &pw)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -107,7 +105,11 @@ async fn both_socks_proxies_relay() {
     let a = account("carol", &d, Protocol::Imap, TlsMode::Implicit);
     cfg.accounts.insert("carol".into(), a.clone());
     support::config::via(&mut cfg, "carol", "micro", &micro);
-    let handle = ConnectorHandle::new(&cfg.connectors["micro"], Some(login("proxyuser", "wrong")));
+    let wrong = Credential {
+        username: "proxyuser".into(),
+        password: SecretSource::Value(Secret::new("wrong")),
+    };
+    let handle = ConnectorHandle::new(&cfg.connectors["micro"], Some(("wrong".into(), wrong)));
     let err = ImapSession::open(&a, Some(&handle), &pw)
         .await
         .err()

@@ -6,7 +6,7 @@
 //! Supervision is overridden on purpose: ractor's default would stop the supervisor when
 //! any child exits.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,6 @@ use super::registry::Registry;
 use super::wiring::Wiring;
 use crate::backoff::Backoff;
 use crate::config::{AccountConfig, Config};
-use crate::error::chain;
 use crate::metrics as m;
 use crate::model::AccountRunState;
 use crate::net::ConnectorHandle;
@@ -107,7 +106,7 @@ impl Actor for Supervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         state.wiring.start(myself.get_cell()).await?;
-        state.connectors = build_connectors(&state.config);
+        state.connectors = build_connectors(None, &state.config);
         let accounts: Vec<AccountConfig> = state.config.accounts.values().cloned().collect();
         for account in accounts {
             start_account(&myself, state, account).await;
@@ -238,20 +237,24 @@ fn child_exited(
     myself.send_after(delay, move || SupervisorMsg::Respawn(name2));
 }
 
-fn build_connectors(config: &Config) -> HashMap<String, ConnectorHandle> {
-    config
-        .connectors
+/// One handle per connector of `new`. A connector whose settings are the same as in `old`
+/// keeps its handle, so the accounts that go on using it (not restarted) and those started
+/// now count against one `max_connections`.
+fn build_connectors(
+    old: Option<(&Config, &HashMap<String, ConnectorHandle>)>,
+    new: &Config,
+) -> HashMap<String, ConnectorHandle> {
+    new.connectors
         .values()
         .map(|c| {
             m::register_connector(&c.name);
-            let auth = c.credential.as_ref().and_then(|cred| match config.login(cred) {
-                Ok(login) => Some(login),
-                Err(e) => {
-                    tracing::error!(connector = %c.name, error = %chain(&e), "connector credential unavailable; connecting without authentication");
-                    None
-                }
+            let kept = old.and_then(|(config, handles)| {
+                (config.connector_settings(&c.name) == new.connector_settings(&c.name))
+                    .then(|| handles.get(&c.name).cloned())
+                    .flatten()
             });
-            (c.name.clone(), ConnectorHandle::new(c, auth))
+            let handle = kept.unwrap_or_else(|| ConnectorHandle::of(new, c));
+            (c.name.clone(), handle)
         })
         .collect()
 }
@@ -315,22 +318,6 @@ fn stop_account(state: &mut SupervisorState, name: &str) {
     }
 }
 
-/// What an account's behaviour depends on: its own table plus its credential and connector.
-fn fingerprint(config: &Config, account: &AccountConfig) -> String {
-    format!(
-        "{account:?}|{:?}|{:?}",
-        config.credentials.get(&account.credential),
-        account.connector.as_ref().map(|c| (
-            config.connectors.get(c),
-            config
-                .connectors
-                .get(c)
-                .and_then(|c| c.credential.as_ref())
-                .and_then(|cr| config.credentials.get(cr))
-        ))
-    )
-}
-
 /// Applies a new config, restarting only the accounts whose settings changed.
 async fn reload(
     myself: &ActorRef<SupervisorMsg>,
@@ -339,23 +326,16 @@ async fn reload(
 ) -> Vec<String> {
     let old = std::mem::replace(&mut state.config, new);
     let new = state.config.clone();
-    let old_prints: BTreeMap<&String, String> = old
-        .accounts
-        .iter()
-        .map(|(n, a)| (n, fingerprint(&old, a)))
-        .collect();
+    state.connectors = build_connectors(Some((&old, &state.connectors)), &new);
     let mut changed = Vec::new();
-    if old.connectors != new.connectors || old.credentials != new.credentials {
-        state.connectors = build_connectors(&new);
-    }
-    for (name, print) in &old_prints {
-        if !new.accounts.contains_key(*name) {
+    for name in old.accounts.keys() {
+        if !new.accounts.contains_key(name) {
             stop_account(state, name);
             state.registry.remove(name);
             changed.push(format!("accounts.{name} removed"));
-        } else if fingerprint(&new, &new.accounts[*name]) != *print {
+        } else if old.account_settings(name) != new.account_settings(name) {
             stop_account(state, name);
-            start_account(myself, state, new.accounts[*name].clone()).await;
+            start_account(myself, state, new.accounts[name].clone()).await;
             changed.push(format!("accounts.{name} restarted"));
         }
     }

@@ -288,3 +288,70 @@ async fn an_authentication_failure_waits_at_least_a_minute() {
         "after a connect failure, the backoff's next delay: {g:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_restarts_an_account_whose_password_changed() {
+    let wiring = ScriptedWiring::default();
+    let old = config(vec![account("a"), account("b")]);
+    let (supervisor, _) = start(old.clone(), &wiring).await;
+    let mut new = old.clone();
+    new.credentials.get_mut("a").unwrap().password = SecretSource::Value(Secret::new("rotated"));
+    let changed = supervisor
+        .call(|r| SupervisorMsg::Reload(Box::new(new), r), None)
+        .await
+        .unwrap()
+        .into_done()
+        .unwrap();
+    assert_eq!(
+        changed,
+        ["accounts.a restarted"],
+        "a new password is a change"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn accounts_of_one_connector_share_its_limit_across_reloads() {
+    use crate::config::ConnectorConfig;
+    let wiring = ScriptedWiring::default();
+    let via = |name: &str| {
+        let mut a = account(name);
+        a.connector = Some("edge".into());
+        a
+    };
+    let mut old = config(vec![via("a"), via("b"), account("direct")]);
+    old = old.with_connector(ConnectorConfig {
+        name: "edge".into(),
+        host: "127.0.0.1".into(),
+        port: 1080,
+        credential: None,
+        max_connections: std::num::NonZeroUsize::new(1).unwrap(),
+    });
+    let (supervisor, _) = start(old.clone(), &wiring).await;
+    // `a` changes (and restarts); so does an unrelated credential; `b` stays as it is.
+    let mut new = old.clone();
+    new.accounts.get_mut("a").unwrap().check_interval = Duration::from_secs(90);
+    new.credentials.get_mut("direct").unwrap().username = "someone".into();
+    let changed = supervisor
+        .call(|r| SupervisorMsg::Reload(Box::new(new), r), None)
+        .await
+        .unwrap()
+        .into_done()
+        .unwrap();
+    assert!(
+        changed.contains(&"accounts.a restarted".to_string()),
+        "{changed:?}"
+    );
+    assert!(
+        !changed.iter().any(|c| c.contains("accounts.b")),
+        "{changed:?}"
+    );
+    let handles = wiring.connectors.lock().unwrap();
+    let (a, b) = (
+        handles["a"].as_ref().unwrap(),
+        handles["b"].as_ref().unwrap(),
+    );
+    assert!(
+        a.same_limit(b),
+        "`a` and `b` must share the one max_connections of `edge`"
+    );
+}

@@ -81,9 +81,9 @@ impl Wiring for MailWiring {
             .get()
             .expect("the supervisor starts the wiring before any account")
             .clone();
-        let login = config.login(&account.credential);
+        let credential = config.credentials.get(&account.credential).cloned();
         AccountParts {
-            server: Arc::new(AccountServer::new(account.clone(), connector, login)),
+            server: Arc::new(AccountServer::new(account.clone(), connector, credential)),
             destination: Arc::new(pipeline),
             ledger: Arc::new(StoreLedger(self.store.clone())),
         }

@@ -97,8 +97,8 @@ async fn test(config: &Config, name: &str) -> Outcome {
         eprintln!("error: {}", config.unknown_account(name));
         return Outcome::Usage;
     };
-    let login = match config.login(&account.credential) {
-        Ok(login) => login,
+    let user = match config.login(&account.credential) {
+        Ok(login) => login.username,
         Err(e) => {
             eprintln!("{name}: {}", chain(&e));
             return Outcome::Failed;
@@ -108,17 +108,14 @@ async fn test(config: &Config, name: &str) -> Outcome {
         .connector
         .as_ref()
         .and_then(|c| config.connectors.get(c))
-        .map(|c| {
-            let auth = c.credential.as_ref().and_then(|cr| config.login(cr).ok());
-            ConnectorHandle::new(c, auth)
-        });
+        .map(|c| ConnectorHandle::of(config, c));
     let via = account
         .connector
         .as_deref()
         .map(|c| format!(" via connector `{c}`"))
         .unwrap_or_default();
-    let user = login.username.clone();
-    let server = AccountServer::new(account.clone(), connector, Ok(login));
+    let credential = config.credentials.get(&account.credential).cloned();
+    let server = AccountServer::new(account.clone(), connector, credential);
     let probed = async {
         let mut session = server.open().await?;
         let probe = session.probe().await?;

@@ -279,6 +279,52 @@ impl Config {
     }
 }
 
+/// Everything one account's work depends on: its table, its credential, and its connector
+/// with that connector's credential. Equal settings in two configs are the same account; a
+/// reload restarts an account only when they differ. Secrets compare by their source (a
+/// password in the config by its value): file and environment secrets are read at every
+/// connection, so a rotated file needs no restart.
+#[derive(Debug, PartialEq)]
+pub struct AccountSettings<'a> {
+    account: &'a AccountConfig,
+    credential: Option<&'a Credential>,
+    connector: Option<ConnectorSettings<'a>>,
+}
+
+/// Everything a connector's tunnels depend on: its table and its credential.
+#[derive(Debug, PartialEq)]
+pub struct ConnectorSettings<'a> {
+    connector: &'a ConnectorConfig,
+    credential: Option<&'a Credential>,
+}
+
+impl Config {
+    /// The settings account `name` runs with, if it is configured.
+    pub fn account_settings(&self, name: &str) -> Option<AccountSettings<'_>> {
+        let account = self.accounts.get(name)?;
+        Some(AccountSettings {
+            account,
+            credential: self.credentials.get(&account.credential),
+            connector: account
+                .connector
+                .as_deref()
+                .and_then(|c| self.connector_settings(c)),
+        })
+    }
+
+    /// The settings connector `name` runs with, if it is configured.
+    pub fn connector_settings(&self, name: &str) -> Option<ConnectorSettings<'_>> {
+        let connector = self.connectors.get(name)?;
+        Some(ConnectorSettings {
+            connector,
+            credential: connector
+                .credential
+                .as_ref()
+                .and_then(|c| self.credentials.get(c)),
+        })
+    }
+}
+
 /// A credential with its secret read: what a LOGIN or a SOCKS5 authentication sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Login {

@@ -12,8 +12,8 @@ use fast_socks5::{AuthenticationMethod, Socks5Command, SocksError};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{ConnectorConfig, Login};
-use crate::error::{CheckError, Stage};
+use crate::config::{Config, ConnectorConfig, Credential, CredentialError, Login};
+use crate::error::{CheckError, Stage, chain};
 
 /// Where a connector's proxy is and how to log in to it.
 #[derive(Clone, Debug)]
@@ -24,8 +24,25 @@ pub struct SocksTarget {
     pub host: String,
     /// The proxy's port.
     pub port: u16,
-    /// SOCKS5 username and password, when the connector has a credential.
-    pub auth: Option<Login>,
+    /// The credential for SOCKS5 username/password authentication (its name and where its
+    /// password comes from, read at every connection), when the connector has one.
+    pub credential: Option<(String, Credential)>,
+}
+
+impl SocksTarget {
+    /// The SOCKS5 login, its password read now.
+    fn login(&self) -> Result<Option<Login>, CheckError> {
+        let Some((name, credential)) = &self.credential else {
+            return Ok(None);
+        };
+        credential.resolve().map(Some).map_err(|e| {
+            let e = CredentialError::Secret(name.clone(), e);
+            CheckError::new(
+                Stage::Proxy,
+                format!("connector `{}`: {}", self.name, chain(&e)),
+            )
+        })
+    }
 }
 
 /// A cloneable handle on one connector: its proxy and its connection limit.
@@ -37,17 +54,33 @@ pub struct ConnectorHandle {
 }
 
 impl ConnectorHandle {
-    /// A handle for `config`, logging in with `auth` when given.
-    pub fn new(config: &ConnectorConfig, auth: Option<Login>) -> Self {
+    /// A handle for `config`, logging in with `credential` (name and settings) when given.
+    pub fn new(config: &ConnectorConfig, credential: Option<(String, Credential)>) -> Self {
         ConnectorHandle {
             target: Arc::new(SocksTarget {
                 name: config.name.clone(),
                 host: config.host.clone(),
                 port: config.port,
-                auth,
+                credential,
             }),
             limit: Arc::new(Semaphore::new(config.max_connections.get())),
         }
+    }
+
+    /// A handle for connector `c` of `config`, with its credential.
+    pub fn of(config: &Config, c: &ConnectorConfig) -> Self {
+        let credential = c.credential.as_ref().and_then(|name| {
+            config
+                .credentials
+                .get(name)
+                .map(|cred| (name.clone(), cred.clone()))
+        });
+        ConnectorHandle::new(c, credential)
+    }
+
+    /// True when both handles count against the same `max_connections`.
+    pub fn same_limit(&self, other: &ConnectorHandle) -> bool {
+        Arc::ptr_eq(&self.limit, &other.limit)
     }
 
     /// Opens a tunnel to `host:port`, waiting for a free place under `max_connections`.
@@ -104,13 +137,10 @@ async fn tunnel(
                 )
             })?;
         let _ = tcp.set_nodelay(true);
-        let auth = proxy
-            .auth
-            .as_ref()
-            .map(|login| AuthenticationMethod::Password {
-                username: login.username.clone(),
-                password: login.password.expose().to_string(),
-            });
+        let auth = proxy.login()?.map(|login| AuthenticationMethod::Password {
+            username: login.username,
+            password: login.password.expose().to_string(),
+        });
         let mut socks = Socks5Stream::use_stream(tcp, auth, SocksConfig::default())
             .await
             .map_err(|e| socks_error(name, e))?;

@@ -344,6 +344,25 @@ service auth {{
         }
     }
 
+    /// Gives `user` a new password. Dovecot re-reads its passwd-file at most once a second:
+    /// this waits that long, so the next login sees the change.
+    pub fn set_password(&self, user: &str, password: &str) {
+        let path = self.root().join("users");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.split(':').next() == Some(user) {
+                    format!("{user}:{password}::::::")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+
     pub fn maildir(&self, user: &str) -> PathBuf {
         self.root().join("mail").join(user)
     }
