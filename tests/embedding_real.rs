@@ -143,3 +143,61 @@ async fn backfill_new_ingests_only_later_mail_and_deletes_nothing_older() {
     assert!(!remaining.contains(&corpus::sample(7)));
     ingest.shutdown().await.unwrap();
 }
+
+/// Established TCP connections (IPv4) whose far end is `port`: this process's clients.
+fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let remote_port = f[2].rsplit(':').next().unwrap();
+            u16::from_str_radix(remote_port, 16) == Ok(port) && f[3] == "01"
+        })
+        .count()
+}
+
+/// A reload that restarts an account stops everything its old actor owned: its IMAP IDLE
+/// watcher does not go on reconnecting with the old settings. Counted at the server after
+/// 20 reloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_leave_no_idle_watcher_behind() {
+    let d = Dovecot::start();
+    d.add_user("watched", "pw");
+    d.deliver("watched", &corpus::sample(0));
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = account("watched", &d, Protocol::Imap, TlsMode::Implicit);
+    a.automatic_check = true;
+    a.check_interval = Duration::from_secs(600);
+    let mut config = config(dir.path(), vec![a], "pw");
+    let ingest = MailIngest::start(config.clone()).await.unwrap();
+    let port = d.ports.imaps;
+    let settle = || async {
+        // The new actor's first check, then its watcher in IDLE: the count stays put.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut same = 0;
+        let mut last = usize::MAX;
+        while same < 10 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = connections_to(port);
+            same = if now == last { same + 1 } else { 0 };
+            last = now;
+        }
+    };
+    settle().await;
+    assert_eq!(connections_to(port), 1, "one IDLE connection");
+    for i in 0..20 {
+        let a = config.accounts.get_mut("watched").unwrap();
+        a.check_interval = Duration::from_secs(601 + i);
+        let changed = ingest.reload(config.clone()).await.unwrap();
+        assert_eq!(changed, ["accounts.watched restarted"]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    settle().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let open = connections_to(port);
+    eprintln!("connections to the server after 20 reloads: {open}");
+    assert_eq!(open, 1, "only the newest actor's IDLE connection is open");
+    ingest.shutdown().await.unwrap();
+}

@@ -533,3 +533,35 @@ async fn over_a_thousand_malformed_answers() {
     eprintln!("malformed server answers tried: POP3 {pop3}, IMAP {imap}");
     assert!(pop3 + imap >= 1000, "{pop3} + {imap}");
 }
+
+/// A server that sends one byte just inside `io_timeout`, for ever, cannot keep an account
+/// checking for ever: `check_timeout` ends the check, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_server_is_stopped_by_the_check_deadline() {
+    let fake = FakeServer::start(Kind::Imap, samples(2)).await;
+    fake.set_quirks(Quirks {
+        trickle: Some(Duration::from_millis(400)),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut account = fake_account("slow", Kind::Imap, fake.port, false);
+    account.io_timeout = Duration::from_secs(2);
+    account.check_timeout = Duration::from_secs(3);
+    let ingest = start(dir.path(), vec![account]).await;
+    let started = Instant::now();
+    let s = tokio::time::timeout(Duration::from_secs(20), ingest.check_now("slow"))
+        .await
+        .expect("the check ends")
+        .unwrap();
+    let error = s.error.clone().unwrap_or_default();
+    assert!(error.contains("check_timeout"), "{s:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let report = ingest.account("slow").unwrap().unwrap();
+    assert_eq!(report.last_error.as_deref(), Some(error.as_str()));
+    assert_eq!(fake.live_messages(), 2, "nothing deleted");
+    ingest.shutdown().await.unwrap();
+}

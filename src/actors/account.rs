@@ -82,8 +82,9 @@ pub struct AccountState {
     backoff: Backoff,
     /// Generation of the pending automatic timer; older ticks are stale.
     timer_generation: u64,
-    /// The IMAP IDLE watcher, once the first automatic check succeeded.
-    watcher: Option<tokio::task::JoinHandle<()>>,
+    /// The IMAP IDLE watcher, once the first automatic check succeeded. It ends with the
+    /// actor, however the actor ends (a killed actor runs no `post_stop`, but drops this).
+    watcher: Option<AbortOnDrop>,
     /// Set by the watcher when it sends `MailArrived`, cleared when a check starts: many
     /// notifications during one check make one more check, not many.
     wake_pending: Arc<AtomicBool>,
@@ -121,17 +122,6 @@ impl Actor for AccountActor {
     ) -> Result<(), ActorProcessingErr> {
         if state.args.automatic() {
             schedule(&myself, state, Duration::ZERO);
-        }
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<AccountMsg>,
-        state: &mut AccountState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(w) = state.watcher.take() {
-            w.abort();
         }
         Ok(())
     }
@@ -205,11 +195,35 @@ async fn run_check(args: &AccountArgs) -> CheckSummary {
         account: args.account.name.clone(),
         ..Default::default()
     };
-    let ticker = log_progress(args);
-    let result = check_once(args, &mut summary).await;
-    ticker.abort();
+    let _ticker = AbortOnDrop(log_progress(args));
+    let limit = args.account.check_timeout;
+    let result = match tokio::time::timeout(limit, check_once(args, &mut summary)).await {
+        Ok(result) => result,
+        Err(_) => Err(CheckError::new(
+            Stage::Fetch,
+            format!(
+                "the check did not finish within check_timeout ({}) and was stopped; what it stored is kept, the rest follows in the next check",
+                humantime::format_duration(limit)
+            ),
+        )),
+    };
     record_outcome(args, &mut summary, result, started.elapsed()).await;
     summary
+}
+
+/// A task that is aborted when this is dropped: the tasks an actor starts end with it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Opens a session and runs the check into a fresh sink.
@@ -306,7 +320,9 @@ fn start_watcher(myself: &ActorRef<AccountMsg>, state: &mut AccountState) {
         }
     };
     let span = tracing::info_span!("account", account = %name, idle = true);
-    state.watcher = Some(tokio::spawn(watch(name, server, wake).instrument(span)));
+    state.watcher = Some(AbortOnDrop(tokio::spawn(
+        watch(name, server, wake).instrument(span),
+    )));
 }
 
 /// Watches the server in IDLE until it says it cannot, reconnecting with backoff.

@@ -148,6 +148,8 @@ pub struct AccountConfig {
     pub connect_timeout: Duration,
     /// No byte from the server for this long means the connection is dead.
     pub io_timeout: Duration,
+    /// Longest a whole check may take; what it stored is kept when it is stopped.
+    pub check_timeout: Duration,
 }
 
 impl AccountConfig {
@@ -173,6 +175,7 @@ impl AccountConfig {
             backfill: Backfill::All,
             connect_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(120),
+            check_timeout: Duration::from_secs(3600),
         }
     }
 

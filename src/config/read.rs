@@ -290,6 +290,7 @@ fn read_server(f: &mut Fields, a: &mut AccountConfig, base: &Path) {
     a.ca_file = f.string("ca_file").map(|p| base.join(p));
     a.connect_timeout = f.duration("connect_timeout", a.connect_timeout);
     a.io_timeout = f.duration("io_timeout", a.io_timeout);
+    a.check_timeout = f.duration("check_timeout", a.check_timeout);
 }
 
 /// What the account does: when it checks, what it ingests, what it leaves on the server.

@@ -42,6 +42,8 @@ pub struct Quirks {
     /// IMAP: announce this literal size for the first body instead of the real one, then
     /// send that many bytes.
     pub huge_literal: Option<u64>,
+    /// IMAP: send message bodies one byte at a time, this long apart.
+    pub trickle: Option<Duration>,
 }
 
 /// The shared state of a fake server.
@@ -407,7 +409,16 @@ async fn imap_uid(
                         w.answer(&a).await?;
                         stall().await;
                     }
-                    a.extend(&m.bytes);
+                    if let Some(pause) = quirks.trickle {
+                        w.answer(&a).await?;
+                        a.clear();
+                        for byte in &m.bytes {
+                            w.sock.write_all(std::slice::from_ref(byte)).await?;
+                            tokio::time::sleep(pause).await;
+                        }
+                    } else {
+                        a.extend(&m.bytes);
+                    }
                     a.extend(b")\r\n");
                 } else {
                     a.extend(
