@@ -8,7 +8,7 @@ use mail_ingest::MailIngest;
 use mail_ingest::config::Config;
 use mail_ingest::error::chain;
 use mail_ingest::http::files::{addr_file, load_or_create_token, token_file, write_private};
-use mail_ingest::http::guard::Hosts;
+use mail_ingest::http::hosts::Hosts;
 use mail_ingest::http::{self, HttpState};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::signal::unix::{SignalKind, signal};

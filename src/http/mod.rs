@@ -4,9 +4,10 @@
 pub mod client;
 pub mod files;
 pub mod guard;
+pub mod hosts;
+mod state;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+pub use state::{ApiError, HttpState};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -14,30 +15,12 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::error::chain;
-use crate::ingest::{IngestError, MailIngest};
-use crate::secret::Secret;
-
-/// What the HTTP handlers share.
-#[derive(Clone)]
-pub struct HttpState {
-    /// The running pipeline.
-    pub ingest: Arc<MailIngest>,
-    /// Required as `Authorization: Bearer ...` on `/api/`.
-    pub token: Secret,
-    /// The names and port a request's `Host` must name.
-    pub hosts: guard::Hosts,
-    /// The Prometheus recorder's handle, when one is installed.
-    pub metrics: Option<PrometheusHandle>,
-    /// The config file `POST /api/reload` re-reads.
-    pub config_path: Option<PathBuf>,
-}
 
 /// The router with every route.
 pub fn router(state: HttpState) -> Router {
@@ -74,29 +57,6 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// An error answer: `{"error": "..."}` with a status.
-pub struct ApiError(pub StatusCode, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<IngestError> for ApiError {
-    fn from(e: IngestError) -> Self {
-        let status = match &e {
-            IngestError::UnknownAccount(..) => StatusCode::NOT_FOUND,
-            IngestError::Disabled(_) | IngestError::Config(_) | IngestError::NeedsRestart(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            IngestError::NotRunning(_) | IngestError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, chain(&e))
-    }
 }
 
 type ApiResult<T> = Result<T, ApiError>;

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Stage};
-use crate::net::{self, BoxStream, ConnectorHandle, Timed};
+use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::imap_key;
 use crate::protocol::{Deleted, MAX_LISTED, Probe, ServerMessage, Session, Sink};
 use words::describe;
@@ -56,6 +56,7 @@ impl ImapSession {
     ) -> Result<Self, CheckError> {
         let client = connect(account, connector).await?;
         let mut conn = log_in(client, login).await?;
+        conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
         let caps = conn
             .capabilities()
             .await
@@ -100,12 +101,16 @@ async fn connect(
     connector: Option<&ConnectorHandle>,
 ) -> Result<Client<Timed<BoxStream>>, CheckError> {
     let mut stream = net::open(account, connector).await?;
+    stream.set_read_budget(Some(ANSWER_BUDGET));
     greeting::read_greeting(&mut stream).await?;
     if account.tls == TlsMode::Starttls {
+        stream.set_read_budget(Some(ANSWER_BUDGET));
         greeting::starttls(&mut stream).await?;
         stream = net::starttls(stream, account).await?;
     }
     stream.set_limit(account.io_timeout);
+    // For LOGIN's answer.
+    stream.set_read_budget(Some(ANSWER_BUDGET));
     Ok(Client::new(stream))
 }
 
@@ -131,6 +136,7 @@ async fn log_in(client: Client<Timed<BoxStream>>, login: &Login) -> Result<Conn,
 
 /// SELECT: the mailbox's UIDVALIDITY and message count.
 async fn select(conn: &mut Conn, mailbox: &str) -> Result<(u32, u32), CheckError> {
+    conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
     let selected = conn.select(mailbox).await.map_err(imap_err(
         Stage::Fetch,
         &format!("cannot select mailbox `{mailbox}`"),
@@ -296,7 +302,7 @@ impl Session for ImapSession {
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(), CheckError> {
-        self.budget(0);
+        self.conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
         self.conn
             .logout()
             .await

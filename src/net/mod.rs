@@ -19,7 +19,7 @@ use crate::config::{AccountConfig, TlsMode};
 use crate::error::{CheckError, Stage, describe_io};
 pub use readahead::ReadAhead;
 pub use socks::{ConnectorHandle, SocksTarget};
-pub use timed::Timed;
+pub use timed::{ANSWER_BUDGET, Timed};
 
 /// Any byte stream a mail session runs over (plain or TLS, direct or tunnelled).
 pub trait MailStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}

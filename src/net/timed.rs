@@ -11,6 +11,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
+/// Most a status answer may bring: greetings, STARTTLS and STLS, logins, capabilities,
+/// SELECT, STAT and QUIT each answer in a few hundred bytes; a server that sends more is
+/// cut off.
+pub const ANSWER_BUDGET: u64 = 64 << 10;
+
 /// `inner` with a deadline on every wait for the peer.
 #[derive(Debug)]
 pub struct Timed<S> {

@@ -1,9 +1,10 @@
 //! A small POP3 client (RFC 1939, RFC 2449 CAPA and pipelining, RFC 2595 STLS), generic
 //! over the byte stream so tests can drive it with scripted bytes.
 //!
-//! Every read is bounded: status lines and listing lines by [`MAX_LINE`], listings by
-//! [`MAX_LISTING`] entries, message bodies by the caller's size cap (a larger message is
-//! read to its end and discarded, never held).
+//! Every read is bounded: status lines and listing lines by [`MAX_LINE`], the entries a
+//! listing keeps by the caller's limit (the rest are read and dropped), message bodies by
+//! the caller's size cap (a larger message is read to its end and discarded, never held);
+//! the bytes of each answer by the read budget the session sets on the stream before it.
 
 use std::io;
 
@@ -13,8 +14,8 @@ use crate::text::excerpt;
 
 /// Longest status or listing line accepted.
 pub const MAX_LINE: usize = 4096;
-/// Most entries accepted in one UIDL or LIST answer.
-pub const MAX_LISTING: usize = 1_000_000;
+/// Most CAPA lines kept (servers announce a dozen).
+pub const MAX_CAPABILITIES: usize = 100;
 
 /// A server answer that is not `+OK`, or bytes that are not POP3.
 #[derive(Debug, thiserror::Error)]
@@ -149,60 +150,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         }
     }
 
-    /// CAPA; a server without it gives empty capabilities.
+    /// CAPA; a server without it gives empty capabilities. At most [`MAX_CAPABILITIES`]
+    /// lines are kept.
     pub async fn capa(&mut self) -> Result<Capabilities> {
         match self.command("CAPA").await {
             Ok(_) => Ok(Capabilities {
-                lines: self.listing_lines().await?,
+                lines: self
+                    .listing(MAX_CAPABILITIES, |l| Ok(l.to_string()))
+                    .await?,
             }),
             Err(Pop3Error::Err(_)) => Ok(Capabilities::default()),
             Err(e) => Err(e),
         }
     }
 
-    /// UIDL: (message number, unique id) pairs.
-    pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>> {
+    /// UIDL: (message number, unique id) pairs, the first `limit` of them.
+    pub async fn uidl(&mut self, limit: usize) -> Result<Vec<(u32, String)>> {
         self.command("UIDL").await?;
-        self.listing_lines()
-            .await?
-            .into_iter()
-            .map(|l| {
-                let mut it = l.split_whitespace();
-                match (it.next().and_then(|n| n.parse().ok()), it.next()) {
-                    (Some(n), Some(uid))
-                        if uid.len() <= 70 && uid.bytes().all(|b| (0x21..=0x7e).contains(&b)) =>
-                    {
-                        Ok((n, uid.to_string()))
-                    }
-                    _ => Err(Pop3Error::Protocol(format!(
-                        "bad UIDL line `{}`",
-                        excerpt(&l)
-                    ))),
+        self.listing(limit, |l| {
+            let mut it = l.split_whitespace();
+            match (it.next().and_then(|n| n.parse().ok()), it.next()) {
+                (Some(n), Some(uid))
+                    if uid.len() <= 70 && uid.bytes().all(|b| (0x21..=0x7e).contains(&b)) =>
+                {
+                    Ok((n, uid.to_string()))
                 }
-            })
-            .collect()
+                _ => Err(Pop3Error::Protocol(format!(
+                    "bad UIDL line `{}`",
+                    excerpt(l)
+                ))),
+            }
+        })
+        .await
     }
 
-    /// LIST: (message number, size in octets) pairs.
-    pub async fn list(&mut self) -> Result<Vec<(u32, u64)>> {
+    /// LIST: (message number, size in octets) pairs, the first `limit` of them.
+    pub async fn list(&mut self, limit: usize) -> Result<Vec<(u32, u64)>> {
         self.command("LIST").await?;
-        self.listing_lines()
-            .await?
-            .into_iter()
-            .map(|l| {
-                let mut it = l.split_whitespace();
-                match (
-                    it.next().and_then(|n| n.parse().ok()),
-                    it.next().and_then(|s| s.parse().ok()),
-                ) {
-                    (Some(n), Some(size)) => Ok((n, size)),
-                    _ => Err(Pop3Error::Protocol(format!(
-                        "bad LIST line `{}`",
-                        excerpt(&l)
-                    ))),
-                }
-            })
-            .collect()
+        self.listing(limit, |l| {
+            let mut it = l.split_whitespace();
+            match (
+                it.next().and_then(|n| n.parse().ok()),
+                it.next().and_then(|s| s.parse().ok()),
+            ) {
+                (Some(n), Some(size)) => Ok((n, size)),
+                _ => Err(Pop3Error::Protocol(format!(
+                    "bad LIST line `{}`",
+                    excerpt(l)
+                ))),
+            }
+        })
+        .await
     }
 
     /// Reads the answer to a RETR already sent: status, then the body up to `cap` bytes.
@@ -268,25 +266,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         }
     }
 
-    /// Reads lines up to the terminating `.` of a multi-line answer.
-    async fn listing_lines(&mut self) -> Result<Vec<String>> {
+    /// Reads the lines of a multi-line answer up to its terminating `.`, each parsed as it
+    /// comes; the first `limit` entries are kept, the rest checked and dropped.
+    async fn listing<T>(
+        &mut self,
+        limit: usize,
+        parse: impl Fn(&str) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         loop {
             let line = self.line().await?;
             if line == b"." {
                 return Ok(out);
             }
-            if out.len() >= MAX_LISTING {
-                return Err(Pop3Error::Protocol(format!(
-                    "listing longer than {MAX_LISTING} lines"
-                )));
+            let line = line.strip_prefix(b".").unwrap_or(&line);
+            let entry = parse(&String::from_utf8_lossy(line))?;
+            if out.len() < limit {
+                out.push(entry);
             }
-            let line = if line.first() == Some(&b'.') {
-                &line[1..]
-            } else {
-                &line[..]
-            };
-            out.push(String::from_utf8_lossy(line).into_owned());
         }
     }
 
@@ -439,10 +436,10 @@ mod tests {
         )
         .await;
         assert_eq!(
-            c.uidl().await.unwrap(),
+            c.uidl(10).await.unwrap(),
             [(1, "abc".to_string()), (2, "def".to_string())]
         );
-        assert_eq!(c.list().await.unwrap(), [(1, 100), (2, 200)]);
+        assert_eq!(c.list(10).await.unwrap(), [(1, 100), (2, 200)]);
         let err = c.command("PASS x").await.unwrap_err();
         assert_eq!(err.code(), Some("IN-USE"));
     }
@@ -458,7 +455,7 @@ mod tests {
         let (mut c, _s) = scripted(&long).await;
         assert!(matches!(c.greeting().await, Err(Pop3Error::Protocol(_))));
         let (mut c, _s) = scripted(b"+OK\r\n1\r\n.\r\n").await;
-        assert!(matches!(c.uidl().await, Err(Pop3Error::Protocol(_))));
+        assert!(matches!(c.uidl(10).await, Err(Pop3Error::Protocol(_))));
     }
 
     #[tokio::test]

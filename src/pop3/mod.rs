@@ -11,10 +11,14 @@ use tokio::io::AsyncWriteExt;
 
 use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Stage};
-use crate::net::{self, BoxStream, ConnectorHandle, Timed};
+use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::pop3_key;
-use crate::protocol::{Deleted, Probe, ServerMessage, Session, Sink};
+use crate::protocol::{Deleted, MAX_LISTED, Probe, ServerMessage, Session, Sink};
 use crate::secret::Secret;
+
+/// Most bytes one line of a LIST or UIDL answer may take (a number, a space, a unique id of
+/// at most 70 characters).
+const LISTING_LINE_BYTES: u64 = 96;
 
 /// How many RETR commands are sent ahead of their answers when the server pipelines.
 const PIPELINE_DEPTH: usize = 64;
@@ -58,16 +62,22 @@ impl Pop3Session {
         let (username, password) = (&login.username, &login.password);
         let stream = net::open(account, connector).await?;
         let mut client = Pop3Client::new(stream);
+        let answer_budget = |c: &mut Pop3Client<Timed<BoxStream>>| {
+            c.get_mut().set_read_budget(Some(ANSWER_BUDGET));
+        };
+        answer_budget(&mut client);
         client
             .greeting()
             .await
             .map_err(err(Stage::Connect, "no POP3 greeting"))?;
         client.get_mut().set_limit(account.io_timeout);
+        answer_budget(&mut client);
         let mut capabilities = client
             .capa()
             .await
             .map_err(err(Stage::Connect, "CAPA failed"))?;
         if account.tls == TlsMode::Starttls {
+            answer_budget(&mut client);
             client
                 .command("STLS")
                 .await
@@ -76,20 +86,24 @@ impl Pop3Session {
             let mut tls = net::starttls(plain, account).await?;
             tls.set_limit(account.io_timeout);
             client = Pop3Client::new(tls);
+            answer_budget(&mut client);
             capabilities = client
                 .capa()
                 .await
                 .map_err(err(Stage::Tls, "CAPA after STLS failed"))?;
         }
+        answer_budget(&mut client);
         client
             .command(&format!("USER {username}"))
             .await
             .map_err(|e| auth_error(&e, password))?;
+        answer_budget(&mut client);
         client
             .command(&format!("PASS {}", password.expose()))
             .await
             .map_err(|e| auth_error(&e, password))?;
         // Some servers only tell the truth about their abilities after login.
+        answer_budget(&mut client);
         if let Ok(after) = client.capa().await
             && !after.lines.is_empty()
         {
@@ -104,8 +118,14 @@ impl Pop3Session {
         })
     }
 
+    /// Lets the server send at most `bytes` until the next budget (see [`Timed`]).
+    fn budget(&mut self, bytes: u64) {
+        self.client.get_mut().set_read_budget(Some(bytes));
+    }
+
     /// Number of messages and their total size (STAT).
     pub async fn stat(&mut self) -> Result<(u64, u64), CheckError> {
+        self.budget(ANSWER_BUDGET);
         let text = self
             .client
             .command("STAT")
@@ -155,12 +175,17 @@ impl Session for Pop3Session {
     }
 
     async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
+        // The count STAT announces sizes what LIST and UIDL may send.
+        let (count, _) = self.stat().await?;
+        let listing_budget = count.saturating_mul(LISTING_LINE_BYTES) + ANSWER_BUDGET;
+        self.budget(listing_budget);
         let sizes = self
             .client
-            .list()
+            .list(MAX_LISTED)
             .await
             .map_err(err(Stage::Fetch, "LIST failed"))?;
-        let uidls = match self.client.uidl().await {
+        self.budget(listing_budget);
+        let uidls = match self.client.uidl(MAX_LISTED).await {
             Ok(u) => Some(u),
             Err(Pop3Error::Err(_)) if !self.keep_copy => None,
             Err(Pop3Error::Err(e)) => {
@@ -210,6 +235,9 @@ impl Session for Pop3Session {
         } else {
             1
         };
+        // Bodies as listed (dot-stuffing at most doubles them), with their status lines.
+        let listed: u64 = batch.iter().map(|m| m.size).sum();
+        self.budget(listed.saturating_mul(2) + batch.len() as u64 * 128 + ANSWER_BUDGET);
         let mut sent = 0;
         for (i, msg) in batch.iter().enumerate() {
             // Refill the pipeline when it is half empty, in one write: a write (and a TLS
@@ -255,6 +283,7 @@ impl Session for Pop3Session {
 
     async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
         self.deletes_sent |= !batch.is_empty();
+        self.budget(batch.len() as u64 * 128 + ANSWER_BUDGET);
         for chunk in batch.chunks(PIPELINE_DEPTH) {
             let depth = if self.capabilities.has("PIPELINING") {
                 chunk.len()
@@ -284,6 +313,7 @@ impl Session for Pop3Session {
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(), CheckError> {
+        self.budget(ANSWER_BUDGET);
         if !self.deletes_sent {
             // Nothing awaits the UPDATE state, so QUIT's answer tells us nothing, and a server
             // may take long before giving it (Dovecot first marks every retrieved message

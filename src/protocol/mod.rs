@@ -18,8 +18,9 @@ use async_trait::async_trait;
 
 use crate::error::CheckError;
 
-/// Most messages one listing takes; more is treated as a misbehaving server.
-pub const MAX_LISTED: usize = 1_000_000;
+/// Most messages one check lists (and so holds in memory); a larger mailbox is taken in
+/// several checks.
+pub const MAX_LISTED: usize = 250_000;
 
 /// A message as the server lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -44,6 +44,10 @@ pub struct Quirks {
     pub huge_literal: Option<u64>,
     /// IMAP: send message bodies one byte at a time, this long apart.
     pub trickle: Option<Duration>,
+    /// Answer this command (`CAPA`, `LIST`, `UIDL`, `CAPABILITY`, `SELECT`, `LOGIN`, ...) with
+    /// a flood of this many bytes: POP3 as a multi-line answer of 4,000-byte lines (of valid
+    /// entries for LIST and UIDL), IMAP as one untagged line that never ends.
+    pub flood: Option<(String, usize)>,
 }
 
 /// The shared state of a fake server.
@@ -209,6 +213,29 @@ async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
             .filter(|m| !m.deleted)
             .cloned()
             .collect();
+        if let Some((on, bytes)) = &quirks.flood
+            && *on == cmd
+        {
+            w.answer(b"+OK here it comes\r\n").await?;
+            // Listings flood with lines that parse, so only the byte budget can stop them.
+            let line: &[u8] = match cmd.as_str() {
+                "LIST" => b"1 120\r\n",
+                "UIDL" => b"1 uidl-1\r\n",
+                _ => b"",
+            };
+            if line.is_empty() {
+                flood(&mut w, *bytes, b"\r\n").await?;
+            } else {
+                let lines = line.repeat(4096);
+                let mut sent = 0;
+                while sent < *bytes {
+                    w.sock.write_all(&lines).await?;
+                    sent += lines.len();
+                }
+            }
+            w.sock.write_all(b".\r\n").await?;
+            continue;
+        }
         let answer: Vec<u8> = match cmd.as_str() {
             "CAPA" => {
                 let uidl = if quirks.no_uidl { "" } else { "UIDL\r\n" };
@@ -292,6 +319,19 @@ async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` of 'A's in 4,000-byte pieces, each followed by `separator`; stops quietly
+/// when the client hangs up.
+async fn flood(w: &mut Writer, bytes: usize, separator: &[u8]) -> std::io::Result<()> {
+    let mut piece = vec![b'A'; 4000];
+    piece.extend_from_slice(separator);
+    let mut sent = 0;
+    while sent < bytes {
+        w.sock.write_all(&piece).await?;
+        sent += piece.len();
+    }
+    Ok(())
+}
+
 /// Dot-stuffs a body for RETR, ending it with CRLF.
 fn stuff(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + 16);
@@ -324,6 +364,16 @@ async fn imap_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
                 st.messages.iter().filter(|m| !m.deleted).cloned().collect(),
             )
         };
+        if let Some((on, bytes)) = &quirks.flood
+            && *on == cmd
+        {
+            w.answer(b"* OK ").await?;
+            flood(&mut w, *bytes, b"").await?;
+            w.sock
+                .write_all(format!("\r\n{tag} OK\r\n").as_bytes())
+                .await?;
+            continue;
+        }
         let answer: Vec<u8> = match cmd.as_str() {
             "STARTTLS" if quirks.starttls_refused => format!("{tag} NO not today\r\n").into_bytes(),
             "STARTTLS" => {

@@ -1,0 +1,54 @@
+//! What the HTTP handlers and guards share: the running pipeline, the token and hosts the
+//! guards check, the metrics handle; and the error answer they all give.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+
+use super::hosts::Hosts;
+use crate::error::chain;
+use crate::ingest::{IngestError, MailIngest};
+use crate::secret::Secret;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The running pipeline.
+    pub ingest: Arc<MailIngest>,
+    /// Required as `Authorization: Bearer ...` on `/api/`.
+    pub token: Secret,
+    /// The names and port a request's `Host` must name.
+    pub hosts: Hosts,
+    /// The Prometheus recorder's handle, when one is installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// The config file `POST /api/reload` re-reads.
+    pub config_path: Option<PathBuf>,
+}
+
+/// An error answer: `{"error": "..."}` with a status.
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let status = match &e {
+            IngestError::UnknownAccount(..) => StatusCode::NOT_FOUND,
+            IngestError::Disabled(_) | IngestError::Config(_) | IngestError::NeedsRestart(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            IngestError::NotRunning(_) | IngestError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, chain(&e))
+    }
+}
