@@ -88,19 +88,30 @@ impl Feed {
     }
 }
 
+/// Most messages one page of a feed reads at once...
+const PAGE_MESSAGES: usize = 64;
+/// ...and most raw bytes (a page always holds at least one message).
+pub const PAGE_BYTES: u64 = 8 << 20;
+
+/// The next page after message `after`: up to [`PAGE_MESSAGES`] messages and
+/// [`PAGE_BYTES`] of raw bytes, whichever comes first.
 fn load_page(store: &Store, after: u64) -> Result<Vec<FeedMessage>, StoreError> {
-    let records: Vec<StoredRecord> = store.messages_after(after, 64)?;
-    records
-        .into_iter()
-        .map(|r| {
-            let raw = store.raw(r.meta.id)?.unwrap_or_default();
-            Ok(FeedMessage {
-                id: r.meta.id,
-                meta: r.meta,
-                to: r.to,
-                cc: r.cc,
-                raw,
-            })
-        })
-        .collect()
+    let records: Vec<StoredRecord> = store.messages_after(after, PAGE_MESSAGES)?;
+    let mut bytes = 0;
+    let mut page = Vec::new();
+    for r in records {
+        if !page.is_empty() && bytes + r.meta.size > PAGE_BYTES {
+            break;
+        }
+        bytes += r.meta.size;
+        let raw = store.raw(r.meta.id)?.unwrap_or_default();
+        page.push(FeedMessage {
+            id: r.meta.id,
+            meta: r.meta,
+            to: r.to,
+            cc: r.cc,
+            raw,
+        });
+    }
+    Ok(page)
 }

@@ -3,6 +3,11 @@
 //! Parsing never fails a message: whatever cannot be parsed (no headers at all, or a
 //! parser panic on hostile input) yields a summary marked `parsed = false`, and the raw
 //! bytes are stored all the same.
+//!
+//! The parser keeps a record per header and per MIME part, many times the few bytes a
+//! hostile message spends on each; so it is given a bounded prefix only: the first
+//! [`MAX_HEADER_LINES`] lines for a summary, the first [`MAX_TEXT_LINES`] lines and
+//! [`MAX_TEXT_BYTES`] for the text. The raw bytes keep everything.
 
 use mail_parser::{Address, MessageParser};
 
@@ -10,6 +15,22 @@ pub use crate::model::Summary;
 
 /// Longest header value kept in a summary; the raw bytes keep everything.
 const MAX_FIELD: usize = 998;
+
+/// Lines of a message's header the summary reads (real messages have a few dozen).
+pub const MAX_HEADER_LINES: usize = 1000;
+/// Lines of a message the text extraction reads: headers, parts and text together.
+pub const MAX_TEXT_LINES: usize = 50_000;
+/// Bytes of a message the text extraction reads.
+pub const MAX_TEXT_BYTES: usize = 4 << 20;
+
+/// The first `max_lines` lines (and at most `max_bytes`) of `raw`.
+fn prefix(raw: &[u8], max_lines: usize, max_bytes: usize) -> &[u8] {
+    let raw = &raw[..raw.len().min(max_bytes)];
+    match memchr::memchr_iter(b'\n', raw).nth(max_lines.saturating_sub(1)) {
+        Some(end) => &raw[..=end],
+        None => raw,
+    }
+}
 
 impl Summary {
     /// Parses `raw`; never panics and never fails.
@@ -20,7 +41,9 @@ impl Summary {
 
 fn summarize(raw: &[u8]) -> Summary {
     // Headers only: bodies are never decoded here (attachments are counted structurally).
-    let Some(msg) = MessageParser::default().parse_headers(raw) else {
+    let Some(msg) =
+        MessageParser::default().parse_headers(prefix(raw, MAX_HEADER_LINES, usize::MAX))
+    else {
         return Summary::default();
     };
     if msg.headers().is_empty() || !starts_with_header(raw) {
@@ -72,8 +95,10 @@ fn field(s: &str) -> String {
 }
 
 /// The readable text of a message: its first text body part (HTML converted), or the raw
-/// text when it does not parse.
+/// text when it does not parse; from the message's first [`MAX_TEXT_LINES`] lines and
+/// [`MAX_TEXT_BYTES`] (see the module documentation).
 pub fn text_of(raw: &[u8]) -> String {
+    let raw = prefix(raw, MAX_TEXT_LINES, MAX_TEXT_BYTES);
     let parsed = std::panic::catch_unwind(|| {
         MessageParser::default()
             .parse(raw)

@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::ingest::{IngestError, MailIngest};
 use crate::error::chain;
 
 /// The router with every route.
@@ -88,12 +89,30 @@ async fn health(State(state): State<HttpState>) -> Response {
     }
 }
 
+/// Runs a store read (and any parsing) on a blocking thread, off the async workers.
+async fn blocking<T: Send + 'static>(
+    state: &HttpState,
+    read: impl FnOnce(&MailIngest) -> Result<T, IngestError> + Send + 'static,
+) -> ApiResult<T> {
+    let ingest = state.ingest.clone();
+    tokio::task::spawn_blocking(move || read(&ingest))
+        .await
+        .map_err(|_| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request's work failed".into(),
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
 async fn accounts(State(state): State<HttpState>) -> ApiResult<Response> {
-    Ok(Json(state.ingest.accounts()?).into_response())
+    Ok(Json(blocking(&state, |i| i.accounts()).await?).into_response())
 }
 
 async fn account(State(state): State<HttpState>, Path(name): Path<String>) -> ApiResult<Response> {
-    match state.ingest.account(&name)? {
+    let wanted = name.clone();
+    match blocking(&state, move |i| i.account(&wanted)).await? {
         Some(a) => Ok(Json(a).into_response()),
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -114,13 +133,21 @@ async fn messages(
     Path(name): Path<String>,
     Query(page): Query<Page>,
 ) -> ApiResult<Response> {
-    if state.ingest.account(&name)?.is_none() {
-        return Err(ApiError(
+    let wanted = name.clone();
+    let rows = blocking(&state, move |i| {
+        Ok(match i.account(&wanted)? {
+            Some(_) => Some(i.messages(&wanted, page.limit, page.before)?),
+            None => None,
+        })
+    })
+    .await?;
+    match rows {
+        Some(rows) => Ok(Json(rows).into_response()),
+        None => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("unknown account `{name}`"),
-        ));
+        )),
     }
-    Ok(Json(state.ingest.messages(&name, page.limit, page.before)?).into_response())
 }
 
 async fn check(State(state): State<HttpState>, Path(name): Path<String>) -> ApiResult<Response> {
@@ -128,14 +155,14 @@ async fn check(State(state): State<HttpState>, Path(name): Path<String>) -> ApiR
 }
 
 async fn message(State(state): State<HttpState>, Path(id): Path<u64>) -> ApiResult<Response> {
-    match state.ingest.message(id)? {
+    match blocking(&state, move |i| i.message(id)).await? {
         Some(m) => Ok(Json(m).into_response()),
         None => Err(ApiError(StatusCode::NOT_FOUND, format!("no message {id}"))),
     }
 }
 
 async fn raw(State(state): State<HttpState>, Path(id): Path<u64>) -> ApiResult<Response> {
-    match state.ingest.raw(id)? {
+    match blocking(&state, move |i| i.raw(id)).await? {
         Some(bytes) => {
             let disposition = format!("attachment; filename=\"message-{id}.eml\"");
             let headers = [
