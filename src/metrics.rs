@@ -48,6 +48,7 @@ pub fn register_account(account: &str) {
         "deleted",
         "duplicate",
         "oversize",
+        "size_mismatch",
         "unparseable",
     ] {
         metrics::counter!(MESSAGES, "account" => a.clone(), "outcome" => outcome).increment(0);
@@ -68,7 +69,7 @@ pub fn describe() {
     describe_counter!(
         MESSAGES,
         Unit::Count,
-        "Messages by outcome: fetched, stored, deleted, duplicate, oversize, unparseable"
+        "Messages by outcome: fetched, stored, deleted, duplicate, oversize, size_mismatch, unparseable"
     );
     describe_counter!(
         FETCHED_BYTES,

@@ -154,6 +154,14 @@ pub struct AccountReport {
     pub messages_stored: u64,
     /// Deletes owed on the server.
     pub pending_deletes: u64,
+    /// Messages the last check left on the server for being larger than `max_message_size`.
+    pub oversize: u64,
+    /// Messages the last check left on the server because their body did not match the
+    /// size the server listed (never deleted: what came may not be what is there).
+    pub size_mismatch: u64,
+    /// Why the server refuses the owed deletes (a read-only mailbox, missing rights), while
+    /// it does; ingestion goes on meanwhile.
+    pub delete_error: Option<String>,
 }
 
 /// The outcome of one check of one account: a line of `check`, the answer of

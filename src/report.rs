@@ -67,6 +67,9 @@ pub fn account(
         last_error: stored.last_error,
         messages_stored: stored.messages_stored,
         pending_deletes: pending,
+        oversize: stored.oversize,
+        size_mismatch: stored.size_mismatch,
+        delete_error: stored.delete_error,
     }))
 }
 

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::actors::account::AccountParts;
 use crate::actors::wiring::Wiring;
-use crate::check::{Destination, Known, Ledger};
+use crate::check::{Destination, Known, Ledger, Leftovers};
 use crate::config::{AccountConfig, Config};
 use crate::error::{CheckError, Stage};
 use crate::net::ConnectorHandle;
@@ -23,8 +23,8 @@ use crate::progress::Progress;
 use crate::protocol::acks::AckQueue;
 use crate::protocol::keys::imap_key;
 use crate::protocol::{
-    Acked, Deleted, Durable, MailServer, NotStored, Probe, ServerMessage, Session, Sink, Tally,
-    WatchEnd,
+    Acked, Deleted, Deletion, Durable, Left, MailServer, NotStored, Probe, ServerMessage, Session,
+    Sink, Tally, WatchEnd,
 };
 
 /// A gate that waiters pass only while it is open.
@@ -244,14 +244,14 @@ impl Session for ScriptedSession {
         Ok(())
     }
 
-    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
+    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deletion, CheckError> {
         let uids: Vec<u32> = batch.iter().map(|m| m.handle).collect();
         let mut m = lock(&self.mailbox);
         if m.deletes != Deleted::Flagged {
             m.messages.retain(|(uid, _)| !uids.contains(uid));
         }
         m.events.push((Instant::now(), Event::Delete(uids)));
-        Ok(m.deletes)
+        Ok(Deletion::all(m.deletes))
     }
 
     async fn finish(self: Box<Self>) -> Result<(), CheckError> {
@@ -277,6 +277,8 @@ pub struct LedgerState {
     pub checks: Vec<(String, Option<String>)>,
     /// The last id given to a stored message.
     pub last_id: u64,
+    /// What each account's last check left on the server.
+    pub leftovers: HashMap<String, Leftovers>,
 }
 
 /// A ledger state shared by a ledger, its sinks and a test.
@@ -310,12 +312,12 @@ impl Ledger for MemoryLedger {
         Ok(self.with(|l| l.backfilled.contains(account)))
     }
 
-    async fn planned(
-        &self,
-        account: &str,
-        seen: Vec<(String, u64)>,
-        _oversize: u64,
-    ) -> Result<(), CheckError> {
+    async fn note_leftovers(&self, account: &str, leftovers: Leftovers) -> Result<(), CheckError> {
+        self.with(|l| l.leftovers.insert(account.to_string(), leftovers));
+        Ok(())
+    }
+
+    async fn planned(&self, account: &str, seen: Vec<(String, u64)>) -> Result<(), CheckError> {
         self.with(|l| {
             for (key, _) in seen {
                 l.known
@@ -438,8 +440,11 @@ impl Sink for MemorySink {
         self.account.max_message_size
     }
 
-    fn oversize(&mut self) {
-        self.tally.oversize += 1;
+    fn left_on_server(&mut self, why: Left) {
+        match why {
+            Left::Oversize => self.tally.oversize += 1,
+            Left::SizeMismatch => self.tally.size_mismatch += 1,
+        }
     }
 
     async fn push(&mut self, message: ServerMessage, _raw: Vec<u8>) {

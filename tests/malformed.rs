@@ -565,3 +565,212 @@ async fn a_trickling_server_is_stopped_by_the_check_deadline() {
     assert_eq!(fake.live_messages(), 2, "nothing deleted");
     ingest.shutdown().await.unwrap();
 }
+
+/// A POP3 body that is properly ended but not of the size LIST gave keeps the session in
+/// step: that one message stays on the server (counted, never deleted: what came may not be
+/// what is there) and the rest of the mailbox is ingested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_body_of_another_size_is_left_and_the_rest_goes_on() {
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Pop3,
+        4,
+        Quirks {
+            wrong_size: Some(2),
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!(
+        (s.stored, s.deleted, s.error.as_deref()),
+        (3, 3, None),
+        "{s:?}"
+    );
+    assert_eq!(
+        fake.live_messages(),
+        1,
+        "the mismatched message stays on the server"
+    );
+    let report = ingest.account("acct").unwrap().unwrap();
+    assert_eq!(report.size_mismatch, 1, "{report:?}");
+    let again = ingest.check_now("acct").await.unwrap();
+    assert_eq!((again.stored, again.deleted), (0, 0), "{again:?}");
+    assert_eq!(fake.live_messages(), 1, "still never deleted");
+    ingest.shutdown().await.unwrap();
+}
+
+/// A server that offers UTF8 (RFC 6856) is told UTF8, and then sends each message as it
+/// is: with 8-bit headers too, every message is stored with its exact bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_says_utf8_when_offered() {
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Pop3,
+        3,
+        Quirks {
+            utf8_downgrade: true,
+            ..Default::default()
+        },
+        true,
+    )
+    .await;
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!((s.stored, s.error.as_deref()), (3, None), "{s:?}");
+    assert_eq!(
+        stored(&ingest, "acct"),
+        samples(3)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        fake.commands().iter().any(|c| c == "UTF8"),
+        "{:?}",
+        fake.commands()
+    );
+    ingest.shutdown().await.unwrap();
+}
+
+/// A server that refuses the owed deletes (a read-only mailbox) does not stop ingestion:
+/// new mail is still stored, the deletes stay owed, and the refusal shows in the report
+/// until a later check deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_delete_does_not_stop_ingestion() {
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Imap,
+        3,
+        Quirks {
+            store_refused: Some("[READ-ONLY] mailbox is read-only".into()),
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    let first = ingest.check_now("acct").await.unwrap();
+    assert_eq!(
+        (first.stored, first.deleted, first.error.as_deref()),
+        (3, 0, None),
+        "{first:?}"
+    );
+    fake.state
+        .lock()
+        .unwrap()
+        .messages
+        .push(support::fake::FakeMessage {
+            uid: 4,
+            uidl: "uidl-4".into(),
+            bytes: samples(4).pop().unwrap(),
+            deleted: false,
+        });
+    let second = ingest.check_now("acct").await.unwrap();
+    assert_eq!(
+        (second.stored, second.error.as_deref()),
+        (1, None),
+        "new mail is still stored: {second:?}"
+    );
+    let report = ingest.account("acct").unwrap().unwrap();
+    assert_eq!(report.pending_deletes, 4, "{report:?}");
+    let why = report.delete_error.clone().unwrap_or_default();
+    assert!(
+        why.contains("[READ-ONLY]") && why.contains("UID STORE"),
+        "{report:?}"
+    );
+    support::assert_reads_as_words(&why, "refused delete");
+    fake.set_quirks(Quirks::default());
+    let third = ingest.check_now("acct").await.unwrap();
+    assert_eq!(third.deleted, 4, "{third:?}");
+    let report = ingest.account("acct").unwrap().unwrap();
+    assert_eq!((report.pending_deletes, report.delete_error), (0, None));
+    assert_eq!(fake.live_messages(), 0);
+    ingest.shutdown().await.unwrap();
+}
+
+/// Scattered UIDs go in several bounded commands: a server that refuses long lines still
+/// gets every message fetched and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_uid_sets_go_in_bounded_commands() {
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Imap,
+        3000,
+        Quirks {
+            max_line: Some(8192),
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    for (i, m) in fake.state.lock().unwrap().messages.iter_mut().enumerate() {
+        m.uid = 3 * i as u32 + 1; // 1, 4, 7, ...: no two consecutive
+    }
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!(
+        (s.stored, s.deleted, s.error.as_deref()),
+        (3000, 3000, None),
+        "{s:?}"
+    );
+    assert_eq!(fake.live_messages(), 0);
+    ingest.shutdown().await.unwrap();
+}
+
+/// A POP3 DELE the server refuses leaves that one message owed; the others are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_pop3_dele_stays_owed_and_the_rest_are_deleted() {
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Pop3,
+        3,
+        Quirks {
+            dele_refused: Some(2),
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!(
+        (s.stored, s.deleted, s.error.as_deref()),
+        (3, 2, None),
+        "{s:?}"
+    );
+    assert_eq!(fake.live_messages(), 1);
+    let report = ingest.account("acct").unwrap().unwrap();
+    assert_eq!(report.pending_deletes, 1);
+    assert!(
+        report.delete_error.unwrap_or_default().contains("DELE"),
+        "refusal shown"
+    );
+    ingest.shutdown().await.unwrap();
+}
+
+/// A listing the server refuses is an error, not an empty mailbox: owed deletes are not
+/// taken for done (an empty listing would say every owed message is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_listing_is_not_an_empty_mailbox() {
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Imap,
+        3,
+        Quirks {
+            store_refused: Some("[READ-ONLY] not now".into()),
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    ingest.check_now("acct").await.unwrap();
+    assert_eq!(ingest.account("acct").unwrap().unwrap().pending_deletes, 3);
+    fake.set_quirks(Quirks {
+        listing_refused: true,
+        ..Default::default()
+    });
+    let s = ingest.check_now("acct").await.unwrap();
+    assert!(
+        s.error.as_deref().unwrap_or("").contains("listing failed"),
+        "{s:?}"
+    );
+    assert_eq!(
+        ingest.account("acct").unwrap().unwrap().pending_deletes,
+        3,
+        "still owed"
+    );
+    ingest.shutdown().await.unwrap();
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::check::{Known, Ledger};
+use crate::check::{Known, Ledger, Leftovers};
 use crate::error::{CheckError, Stage, chain};
 use crate::model::now_rfc3339;
 use crate::store::schema::SEEN_NOT_INGESTED;
@@ -57,18 +57,23 @@ impl Ledger for StoreLedger {
             .await
     }
 
-    async fn planned(
-        &self,
-        account: &str,
-        seen: Vec<(String, u64)>,
-        oversize: u64,
-    ) -> Result<(), CheckError> {
+    async fn planned(&self, account: &str, seen: Vec<(String, u64)>) -> Result<(), CheckError> {
         let account = account.to_string();
         self.blocking(move |s| {
             s.mark_seen(&account, &seen)?;
+            s.update_account_state_lazily(&account, |st| st.backfilled = true)
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn note_leftovers(&self, account: &str, leftovers: Leftovers) -> Result<(), CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| {
             s.update_account_state_lazily(&account, |st| {
-                st.backfilled = true;
-                st.oversize = oversize;
+                st.oversize = leftovers.oversize;
+                st.size_mismatch = leftovers.size_mismatch;
+                st.delete_error = leftovers.delete_error;
             })
             .map(|_| ())
         })

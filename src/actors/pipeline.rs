@@ -22,7 +22,7 @@ use crate::metrics as m;
 use crate::progress::Progress;
 use crate::protocol::acks::AckQueue;
 use crate::protocol::keys::content_key;
-use crate::protocol::{Acked, Durable, NotStored, ServerMessage, Sink, Tally};
+use crate::protocol::{Acked, Durable, Left, NotStored, ServerMessage, Sink, Tally};
 use crate::store::StoreOutcome;
 
 /// Bytes of downloaded messages allowed between the socket and the store's commit.
@@ -142,9 +142,18 @@ impl Sink for StoreSink {
         self.max_size
     }
 
-    fn oversize(&mut self) {
-        self.tally.oversize += 1;
-        metrics::counter!(m::MESSAGES, "account" => self.account.clone(), "outcome" => "oversize")
+    fn left_on_server(&mut self, why: Left) {
+        let outcome = match why {
+            Left::Oversize => {
+                self.tally.oversize += 1;
+                "oversize"
+            }
+            Left::SizeMismatch => {
+                self.tally.size_mismatch += 1;
+                "size_mismatch"
+            }
+        };
+        metrics::counter!(m::MESSAGES, "account" => self.account.clone(), "outcome" => outcome)
             .increment(1);
     }
 

@@ -21,6 +21,17 @@ pub enum Known {
     Seen,
 }
 
+/// What a check leaves on the server, shown in the account's report until the next check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Messages larger than `max_message_size`.
+    pub oversize: u64,
+    /// Messages whose body was not of the listed size.
+    pub size_mismatch: u64,
+    /// Why the server refused deletes, if it did.
+    pub delete_error: Option<String>,
+}
+
 /// The durable bookkeeping a check reads and writes (see the module documentation).
 #[async_trait]
 pub trait Ledger: Send + Sync {
@@ -32,14 +43,12 @@ pub trait Ledger: Send + Sync {
     ) -> Result<Vec<Option<Known>>, CheckError>;
     /// True once the account's first check has planned (what `backfill = "new"` waits for).
     async fn backfilled(&self, account: &str) -> Result<bool, CheckError>;
-    /// A check planned: `seen` are keys deliberately not ingested (`backfill = "new"`),
-    /// `oversize` messages stay on the server for their size. Marks the backfill done.
-    async fn planned(
-        &self,
-        account: &str,
-        seen: Vec<(String, u64)>,
-        oversize: u64,
-    ) -> Result<(), CheckError>;
+    /// A check planned: `seen` are keys deliberately not ingested (`backfill = "new"`).
+    /// Marks the backfill done.
+    async fn planned(&self, account: &str, seen: Vec<(String, u64)>) -> Result<(), CheckError>;
+    /// What a check leaves on the server, for the account's report (lazily: the check's
+    /// outcome, recorded after it, makes it durable).
+    async fn note_leftovers(&self, account: &str, leftovers: Leftovers) -> Result<(), CheckError>;
     /// The keys of the messages whose delete on the server is owed.
     async fn owed_deletes(&self, account: &str) -> Result<Vec<String>, CheckError>;
     /// These messages are gone from the server: their deletes are no longer owed.

@@ -12,7 +12,7 @@ mod plan;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use ledger::{Known, Ledger};
+pub use ledger::{Known, Ledger, Leftovers};
 pub use plan::{FETCH_BATCH_BYTES, FETCH_BATCH_MESSAGES, Plan};
 
 use crate::config::AccountConfig;
@@ -48,6 +48,7 @@ pub async fn run(
         session,
         summary,
         owed_at_finish: Vec::new(),
+        leftovers: Leftovers::default(),
     };
     check.note_epoch().await?;
     let listing = check.session.list().await?;
@@ -62,9 +63,11 @@ pub async fn run(
     let (to_delete, failure) = check.drain(sink, failure).await;
     check.downloaded(sink.tally());
     if let Some(e) = failure {
+        check.note_leftovers().await?;
         return Err(e);
     }
     check.delete(to_delete).await?;
+    check.note_leftovers().await?;
     check.finish().await
 }
 
@@ -76,6 +79,8 @@ struct Check<'a> {
     summary: &'a mut CheckSummary,
     /// Deleted on the server once the session ends cleanly (POP3, at QUIT).
     owed_at_finish: Vec<String>,
+    /// What stays on the server, for the account's report.
+    leftovers: Leftovers,
 }
 
 impl Check<'_> {
@@ -95,6 +100,7 @@ impl Check<'_> {
     /// Counts what the plan leaves alone.
     fn skipped(&mut self, plan: &Plan) {
         self.summary.skipped += plan.skipped;
+        self.leftovers.oversize += plan.oversize;
         count(&self.account.name, "oversize", plan.oversize);
         if plan.oversize > 0 {
             tracing::warn!(account = %self.account.name, count = plan.oversize, limit = self.account.max_message_size, "messages larger than max_message_size stay on the server");
@@ -141,7 +147,17 @@ impl Check<'_> {
     /// Counts what the download brought.
     fn downloaded(&mut self, tally: Tally) {
         self.summary.fetched += tally.fetched;
-        self.summary.skipped += tally.oversize;
+        self.summary.skipped += tally.oversize + tally.size_mismatch;
+        self.leftovers.oversize += tally.oversize;
+        self.leftovers.size_mismatch += tally.size_mismatch;
+    }
+
+    /// Records what stays on the server (shown in the account's report).
+    async fn note_leftovers(&mut self) -> Result<(), CheckError> {
+        let leftovers = std::mem::take(&mut self.leftovers);
+        self.ledger
+            .note_leftovers(&self.account.name, leftovers)
+            .await
     }
 
     /// Counts acknowledgements; returns the messages now safe to delete on the server.
@@ -179,17 +195,28 @@ impl Check<'_> {
         to_delete
     }
 
-    /// Deletes acknowledged messages on the server and records what is done.
+    /// Deletes acknowledged messages on the server and records what is done. What the
+    /// server refuses stays owed, and the refusal shows in the account's report.
     async fn delete(&mut self, messages: Vec<ServerMessage>) -> Result<(), CheckError> {
         if messages.is_empty() || self.account.keep_copy {
             return Ok(());
         }
         let name = &self.account.name;
-        let keys: Vec<String> = messages.iter().filter_map(|m| m.key.clone()).collect();
         let started = Instant::now();
-        let deleted = self.session.delete(&messages).await?;
-        tracing::debug!(account = %name, count = keys.len(), took = ?started.elapsed(), "deleted on the server");
-        match deleted {
+        let deletion = self.session.delete(&messages).await?;
+        tracing::debug!(account = %name, count = messages.len(), took = ?started.elapsed(), "deleted on the server");
+        if let Some(reason) = &deletion.reason {
+            metrics::counter!(m::ERRORS, "account" => name.clone(), "stage" => Stage::Delete.as_str()).increment(1);
+            tracing::warn!(account = %name, refused = deletion.refused.len(), reason = %reason, "the server refused deletes; they stay owed");
+            self.leftovers.delete_error = Some(reason.clone());
+        }
+        let refused: std::collections::HashSet<u32> = deletion.refused.into_iter().collect();
+        let keys: Vec<String> = messages
+            .into_iter()
+            .filter(|m| !refused.contains(&m.handle))
+            .filter_map(|m| m.key)
+            .collect();
+        match deletion.deleted {
             Deleted::Now => self.deleted(keys).await?,
             Deleted::AtFinish => self.owed_at_finish.extend(keys),
             Deleted::Flagged => {
@@ -212,6 +239,7 @@ impl Check<'_> {
             session,
             summary,
             owed_at_finish,
+            ..
         } = self;
         session.finish().await?;
         record_deleted(account, ledger, summary, owed_at_finish).await

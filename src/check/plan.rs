@@ -69,7 +69,7 @@ pub async fn plan(
             }
         }
     }
-    ledger.planned(&account.name, seen, plan.oversize).await?;
+    ledger.planned(&account.name, seen).await?;
     Ok(plan)
 }
 

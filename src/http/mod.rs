@@ -20,8 +20,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::ingest::{IngestError, MailIngest};
 use crate::error::chain;
+use crate::ingest::{IngestError, MailIngest};
 
 /// The router with every route.
 pub fn router(state: HttpState) -> Router {

@@ -4,13 +4,11 @@
 //! buffer of its announced size. Anything this parser does not understand is an error, so
 //! the check stops and nothing unacknowledged is deleted.
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
+use super::wire::{contains_ci, literal_len, number_after, read_line};
 use crate::error::{CheckError, Stage, describe_io};
 use crate::text::excerpt_bytes;
-
-/// Longest response line (outside literals) accepted.
-const MAX_LINE: usize = 64 * 1024;
 
 fn fail(what: impl Into<String>) -> CheckError {
     CheckError::new(Stage::Fetch, what.into())
@@ -60,7 +58,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
     pub async fn next(&mut self) -> Result<Option<(u32, Option<Vec<u8>>)>, CheckError> {
         while !self.done {
             self.line.clear();
-            read_line(&mut self.reader, &mut self.line).await?;
+            read_line(&mut self.reader, &mut self.line, "UID FETCH").await?;
             if let Some(rest) = self
                 .line
                 .strip_prefix(self.tag.as_bytes())
@@ -99,7 +97,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
         // A line may end in a literal; more items follow it on the continuation line.
         loop {
             let text = String::from_utf8_lossy(&self.line).into_owned();
-            if let Some(u) = number_after(&text, "UID ") {
+            if let Some(u) = number_after(&text, "UID ").and_then(|u| u32::try_from(u).ok()) {
                 uid = Some(u);
             }
             match literal_len(&self.line) {
@@ -130,7 +128,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
                 None => break,
             }
             self.line.clear();
-            read_line(&mut self.reader, &mut self.line).await?;
+            read_line(&mut self.reader, &mut self.line, "UID FETCH").await?;
         }
         match (uid, body) {
             (Some(uid), Some(body)) => Ok(Some((uid, body))),
@@ -138,63 +136,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
             _ => Ok(None), // a FETCH without a body (e.g. a flags update): nothing to store
         }
     }
-}
-
-/// Reads one CRLF line (without the line end) into `line`.
-async fn read_line<R: AsyncBufReadExt + Unpin>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-) -> Result<(), CheckError> {
-    let n = (&mut *reader)
-        .take(MAX_LINE as u64 + 1)
-        .read_until(b'\n', line)
-        .await
-        .map_err(io_fail)?;
-    if n == 0 {
-        return Err(fail("UID FETCH failed: the server closed the connection"));
-    }
-    if !line.ends_with(b"\n") {
-        return Err(fail(format!(
-            "UID FETCH failed: a response line longer than {MAX_LINE} bytes"
-        )));
-    }
-    line.pop();
-    if line.ends_with(b"\r") {
-        line.pop();
-    }
-    Ok(())
-}
-
-/// The `n` of a line ending in `{n}` (or `{n+}`).
-fn literal_len(line: &[u8]) -> Option<u64> {
-    let inner = line.strip_suffix(b"}")?;
-    let open = inner.iter().rposition(|b| *b == b'{')?;
-    let digits = inner[open + 1..]
-        .strip_suffix(b"+")
-        .unwrap_or(&inner[open + 1..]);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || digits.len() > 12 {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-fn number_after(text: &str, key: &str) -> Option<u32> {
-    let upper = text.to_ascii_uppercase();
-    let at = upper
-        .find(&format!("({key}"))
-        .map(|i| i + 1)
-        .or_else(|| upper.find(&format!(" {key}")).map(|i| i + 1))?;
-    let digits: String = text[at + key.len()..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
-fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

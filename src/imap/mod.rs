@@ -3,15 +3,17 @@
 //! and deletes as `UID STORE +FLAGS.SILENT (\Deleted)` plus `UID EXPUNGE` of exactly those
 //! UIDs (UIDPLUS). Every result stream is drained before the next command.
 
+mod command;
 pub mod fetch;
 pub mod greeting;
 pub mod idle;
+pub mod uids;
+mod wire;
 mod words;
 
 use std::collections::HashMap;
 
 use async_imap::{Client, Session as ImapConn};
-use futures::TryStreamExt;
 
 use async_trait::async_trait;
 
@@ -19,7 +21,9 @@ use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::imap_key;
-use crate::protocol::{Deleted, MAX_LISTED, Probe, ServerMessage, Session, Sink};
+use crate::protocol::{Deleted, Deletion, Left, MAX_LISTED, Probe, ServerMessage, Session, Sink};
+use uids::{MAX_SET_BYTES, uid_groups, uid_set};
+use wire::number_after;
 use words::describe;
 
 type Conn = ImapConn<Timed<BoxStream>>;
@@ -39,8 +43,8 @@ pub struct ImapSession {
     /// The server's capabilities after login.
     pub capabilities: Vec<String>,
     uidplus: bool,
-    /// Bulk fetches sent so far (their tags are `mi1`, `mi2`, ...).
-    fetches: u32,
+    /// Commands this session read the answers of itself so far (tags `mi1`, `mi2`, ...).
+    commands: u32,
 }
 
 fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -> CheckError + '_ {
@@ -74,7 +78,7 @@ impl ImapSession {
             exists,
             capabilities,
             uidplus,
-            fetches: 0,
+            commands: 0,
         })
     }
 
@@ -167,31 +171,22 @@ fn clean_capability(debug: &str) -> String {
     }
 }
 
-/// A compact UID set: `1:5,7,9:12`.
-pub fn uid_set(uids: impl IntoIterator<Item = u32>) -> String {
-    let mut uids: Vec<u32> = uids.into_iter().collect();
-    uids.sort_unstable();
-    uids.dedup();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < uids.len() {
-        let start = uids[i];
-        let mut end = start;
-        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
-            i += 1;
-            end = uids[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
+impl ImapSession {
+    /// A tag for a command this session reads the answer of itself (`mi1`, `mi2`, ...).
+    fn next_tag(&mut self) -> String {
+        self.commands += 1;
+        format!("mi{}", self.commands)
     }
-    out
+
+    /// Runs `command`, reading its answer itself; the server's refusal, if it refused.
+    async fn refusable(&mut self, command: &str) -> Result<Option<String>, CheckError> {
+        let tag = self.next_tag();
+        let status = command::run(self.conn.get_mut(), &tag, command, |_| Ok(()))
+            .await
+            .map_err(|e| CheckError::new(Stage::Delete, e.message))?;
+        let name = command.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        Ok(status.refusal().map(|r| format!("{name}: {r}")))
+    }
 }
 
 #[async_trait]
@@ -214,30 +209,38 @@ impl Session for ImapSession {
         if self.exists == 0 {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
         self.budget(u64::from(self.exists) * 256);
-        let mut stream = self
-            .conn
-            .uid_fetch("1:*", "(UID RFC822.SIZE)")
-            .await
-            .map_err(imap_err(Stage::Fetch, "listing failed"))?;
+        let tag = self.next_tag();
+        let (mailbox, uidvalidity) = (self.mailbox.clone(), self.uidvalidity);
+        let mut out = Vec::new();
         let mut too_many = false;
-        while let Some(f) = stream
-            .try_next()
-            .await
-            .map_err(imap_err(Stage::Fetch, "listing failed"))?
-        {
-            if let (Some(uid), Some(size)) = (f.uid, f.size) {
-                if out.len() >= MAX_LISTED {
-                    too_many = true;
-                    continue;
+        let status = command::run(
+            self.conn.get_mut(),
+            &tag,
+            "UID FETCH 1:* (UID RFC822.SIZE)",
+            |line| {
+                let text = String::from_utf8_lossy(line);
+                let uid = number_after(&text, "UID ").and_then(|u| u32::try_from(u).ok());
+                if let (Some(uid), Some(size)) = (uid, number_after(&text, "RFC822.SIZE ")) {
+                    if out.len() >= MAX_LISTED {
+                        too_many = true;
+                    } else {
+                        out.push(ServerMessage {
+                            handle: uid,
+                            key: Some(imap_key(&mailbox, uidvalidity, uid)),
+                            size,
+                        });
+                    }
                 }
-                out.push(ServerMessage {
-                    handle: uid,
-                    key: Some(imap_key(&self.mailbox, self.uidvalidity, uid)),
-                    size: size.into(),
-                });
-            }
+                Ok(())
+            },
+        )
+        .await?;
+        if let Some(refusal) = status.refusal() {
+            return Err(CheckError::new(
+                Stage::Fetch,
+                format!("listing failed: {refusal}"),
+            ));
         }
         if too_many {
             tracing::warn!(
@@ -254,51 +257,48 @@ impl Session for ImapSession {
         sink: &mut dyn Sink,
     ) -> Result<(), CheckError> {
         let by_uid: HashMap<u32, &ServerMessage> = batch.iter().map(|m| (m.handle, m)).collect();
-        let set = uid_set(batch.iter().map(|m| m.handle));
-        self.budget(batch.iter().map(|m| m.size + 512).sum());
-        self.fetches += 1;
-        let tag = format!("mi{}", self.fetches);
-        let max = sink.max_size();
-        let mut answers = fetch::BodyFetch::start(self.conn.get_mut(), &tag, &set, max).await?;
-        while let Some((uid, body)) = answers.next().await? {
-            let Some(msg) = by_uid.get(&uid) else {
-                continue;
-            };
-            match body {
-                Some(body) => sink.push((*msg).clone(), body).await,
-                None => sink.oversize(),
+        // One command per bounded UID set: a long set of scattered UIDs would make a command
+        // line some servers refuse.
+        for group in uid_groups(batch.iter().map(|m| m.handle), MAX_SET_BYTES) {
+            self.budget(group.iter().map(|u| by_uid[u].size + 512).sum());
+            let tag = self.next_tag();
+            let max = sink.max_size();
+            let set = uid_set(group);
+            let mut answers = fetch::BodyFetch::start(self.conn.get_mut(), &tag, &set, max).await?;
+            while let Some((uid, body)) = answers.next().await? {
+                let Some(msg) = by_uid.get(&uid) else {
+                    continue;
+                };
+                match body {
+                    Some(body) => sink.push((*msg).clone(), body).await,
+                    None => sink.left_on_server(Left::Oversize),
+                }
             }
         }
         Ok(())
     }
 
-    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
-        let set = uid_set(batch.iter().map(|m| m.handle));
-        self.budget(batch.len() as u64 * 128);
-        {
-            let stream = self
-                .conn
-                .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                .await
-                .map_err(imap_err(Stage::Delete, "UID STORE failed"))?;
-            let _: Vec<_> = stream
-                .try_collect()
-                .await
-                .map_err(imap_err(Stage::Delete, "UID STORE failed"))?;
+    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deletion, CheckError> {
+        let mut done = Deletion::all(if self.uidplus {
+            Deleted::Now
+        } else {
+            Deleted::Flagged
+        });
+        for group in uid_groups(batch.iter().map(|m| m.handle), MAX_SET_BYTES) {
+            self.budget(group.len() as u64 * 128);
+            let set = uid_set(group.iter().copied());
+            let mut refusal = self
+                .refusable(&format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"))
+                .await?;
+            if refusal.is_none() && self.uidplus {
+                refusal = self.refusable(&format!("UID EXPUNGE {set}")).await?;
+            }
+            if let Some(reason) = refusal {
+                done.refused.extend(group);
+                done.reason = Some(reason);
+            }
         }
-        if !self.uidplus {
-            return Ok(Deleted::Flagged);
-        }
-        let stream = self
-            .conn
-            .uid_expunge(&set)
-            .await
-            .map_err(imap_err(Stage::Delete, "UID EXPUNGE failed"))?;
-        let _: Vec<_> = stream
-            .try_collect()
-            .await
-            .map_err(imap_err(Stage::Delete, "UID EXPUNGE failed"))?;
-        Ok(Deleted::Now)
+        Ok(done)
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(), CheckError> {
@@ -313,13 +313,6 @@ impl Session for ImapSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uid_sets_are_compact() {
-        assert_eq!(uid_set([5, 1, 2, 3, 7, 9, 10, 11, 12]), "1:3,5,7,9:12");
-        assert_eq!(uid_set([4]), "4");
-        assert_eq!(uid_set([4, 4]), "4");
-    }
 
     #[test]
     fn capabilities_read_plainly() {

@@ -13,7 +13,7 @@ use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::pop3_key;
-use crate::protocol::{Deleted, MAX_LISTED, Probe, ServerMessage, Session, Sink};
+use crate::protocol::{Deleted, Deletion, Left, MAX_LISTED, Probe, ServerMessage, Session, Sink};
 use crate::secret::Secret;
 
 /// Most bytes one line of a LIST or UIDL answer may take (a number, a space, a unique id of
@@ -91,6 +91,14 @@ impl Pop3Session {
                 .capa()
                 .await
                 .map_err(err(Stage::Tls, "CAPA after STLS failed"))?;
+        }
+        // RFC 6856: a server that offers UTF8 down-converts messages with 8-bit headers for
+        // a client that has not said it (their bodies then differ from the listed sizes).
+        if capabilities.has("UTF8") {
+            answer_budget(&mut client);
+            if let Err(e) = client.command("UTF8").await {
+                tracing::debug!(account = %account.name, error = %describe(&e), "the server offers UTF8 but refused it");
+            }
         }
         answer_budget(&mut client);
         client
@@ -265,51 +273,54 @@ impl Session for Pop3Session {
                     sink.push(msg.clone(), raw).await
                 }
                 Body::Message(raw) => {
-                    return Err(CheckError::new(
-                        Stage::Fetch,
-                        format!(
-                            "RETR {}: the server listed {} octets but sent {}; the answers may be out of step, so this session stops and the message stays on the server",
-                            msg.handle,
-                            msg.size,
-                            raw.len()
-                        ),
-                    ));
+                    // Properly ended, so the session is in step; but what came may not be
+                    // what is there: neither stored nor deleted.
+                    tracing::warn!(account = %self.account, message = msg.handle, listed = msg.size, sent = raw.len(), "the server sent a body of another size than it listed; the message stays on the server");
+                    sink.left_on_server(Left::SizeMismatch);
                 }
-                Body::TooLarge(_) => sink.oversize(),
+                Body::TooLarge(_) => sink.left_on_server(Left::Oversize),
             }
         }
         Ok(())
     }
 
-    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError> {
+    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deletion, CheckError> {
         self.deletes_sent |= !batch.is_empty();
         self.budget(batch.len() as u64 * 128 + ANSWER_BUDGET);
-        for chunk in batch.chunks(PIPELINE_DEPTH) {
-            let depth = if self.capabilities.has("PIPELINING") {
-                chunk.len()
-            } else {
-                1
-            };
-            for group in chunk.chunks(depth) {
-                for msg in group {
-                    self.client
-                        .send(&format!("DELE {}", msg.handle))
-                        .await
-                        .map_err(err(Stage::Delete, "DELE failed"))?;
-                }
+        let mut done = Deletion::all(Deleted::AtFinish);
+        let depth = if self.capabilities.has("PIPELINING") {
+            PIPELINE_DEPTH
+        } else {
+            1
+        };
+        for group in batch.chunks(depth) {
+            for msg in group {
                 self.client
-                    .flush()
+                    .send(&format!("DELE {}", msg.handle))
                     .await
                     .map_err(err(Stage::Delete, "DELE failed"))?;
-                for msg in group {
-                    self.client
-                        .status()
-                        .await
-                        .map_err(err(Stage::Delete, &format!("DELE {} failed", msg.handle)))?;
+            }
+            self.client
+                .flush()
+                .await
+                .map_err(err(Stage::Delete, "DELE failed"))?;
+            for msg in group {
+                match self.client.status().await {
+                    Ok(_) => {}
+                    // A refusal: the session is in step; this message stays owed.
+                    Err(e @ Pop3Error::Err(_)) => {
+                        done.refused.push(msg.handle);
+                        done.reason = Some(format!("DELE {}: {}", msg.handle, describe(&e)));
+                    }
+                    Err(e) => {
+                        return Err(err(Stage::Delete, &format!("DELE {} failed", msg.handle))(
+                            e,
+                        ));
+                    }
                 }
             }
         }
-        Ok(Deleted::AtFinish)
+        Ok(done)
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(), CheckError> {

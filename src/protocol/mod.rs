@@ -45,6 +45,40 @@ pub enum Deleted {
     Flagged,
 }
 
+/// What a delete command achieved: how the deleted ones are gone, and which the server
+/// refused (they stay owed, and the reason shows in the account's report).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    /// How the messages not refused are deleted.
+    pub deleted: Deleted,
+    /// Handles of the messages the server refused to delete.
+    pub refused: Vec<u32>,
+    /// What the server said when it refused, in words.
+    pub reason: Option<String>,
+}
+
+impl Deletion {
+    /// Every message of the batch deleted as `deleted`.
+    pub fn all(deleted: Deleted) -> Self {
+        Deletion {
+            deleted,
+            refused: Vec::new(),
+            reason: None,
+        }
+    }
+}
+
+/// Why a session left a message on the server without handing it to the sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Left {
+    /// Larger than the sink takes.
+    Oversize,
+    /// Its body did not match the size the server listed, though properly ended (the
+    /// session is in step): what came may not be what is there, so it is neither stored
+    /// nor deleted.
+    SizeMismatch,
+}
+
 /// What `test ACCOUNT` shows of a logged-in session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
@@ -72,8 +106,9 @@ pub trait Session: Send {
         batch: &[ServerMessage],
         sink: &mut dyn Sink,
     ) -> Result<(), CheckError>;
-    /// Deletes these messages on the server.
-    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deleted, CheckError>;
+    /// Deletes these messages on the server. A refusal (a read-only mailbox, missing rights)
+    /// is an answer, not an error: the session goes on.
+    async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deletion, CheckError>;
     /// Ends the session (LOGOUT / QUIT).
     async fn finish(self: Box<Self>) -> Result<(), CheckError>;
 }
@@ -127,6 +162,8 @@ pub struct Tally {
     pub fetched: u64,
     /// Messages over the size limit, found while downloading and dropped.
     pub oversize: u64,
+    /// Messages whose body was not of the listed size, left on the server.
+    pub size_mismatch: u64,
     /// Time the download waited for room (the sink was behind).
     pub waited: Duration,
 }
@@ -137,8 +174,9 @@ pub struct Tally {
 pub trait Sink: Send {
     /// The largest message taken; a session reads a larger one to its end and drops it.
     fn max_size(&self) -> u64;
-    /// A message turned out larger than [`Sink::max_size`] while downloading.
-    fn oversize(&mut self);
+    /// A message was left on the server while downloading (larger than
+    /// [`Sink::max_size`], or of another size than listed).
+    fn left_on_server(&mut self, why: Left);
     /// Takes one downloaded message; waits while there is no room.
     async fn push(&mut self, message: ServerMessage, raw: Vec<u8>);
     /// Sends on what has been gathered, without waiting for it.

@@ -59,8 +59,10 @@ pub struct StoredRecord {
     pub cc: Vec<String>,
 }
 
-/// Per-account state that outlives the process.
+/// Per-account state that outlives the process. Fields added later read as their default
+/// from records written before them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AccountState {
     /// IMAP: the UIDVALIDITY of the last check.
     pub uidvalidity: Option<u32>,
@@ -76,6 +78,11 @@ pub struct AccountState {
     pub messages_stored: u64,
     /// Messages left on the server because they exceed `max_message_size` (last check).
     pub oversize: u64,
+    /// Messages left on the server because their body did not match the size the server
+    /// listed (last check).
+    pub size_mismatch: u64,
+    /// Why the server refused the last delete, while it refuses.
+    pub delete_error: Option<String>,
     /// True once the first check has run (what `backfill = "new"` waits for).
     pub backfilled: bool,
 }

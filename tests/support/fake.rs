@@ -48,6 +48,20 @@ pub struct Quirks {
     /// a flood of this many bytes: POP3 as a multi-line answer of 4,000-byte lines (of valid
     /// entries for LIST and UIDL), IMAP as one untagged line that never ends.
     pub flood: Option<(String, usize)>,
+    /// POP3: offer UTF8 (RFC 6856) and, to a client that did not say UTF8, send every body
+    /// with one more line than LIST announced (as a server down-converting 8-bit headers).
+    pub utf8_downgrade: bool,
+    /// IMAP: answer the listing (`UID FETCH` without a body) with `NO`.
+    pub listing_refused: bool,
+    /// IMAP: answer UID STORE with `NO` and this text (a read-only mailbox).
+    pub store_refused: Option<String>,
+    /// IMAP: answer a command line longer than this with `BAD`.
+    pub max_line: Option<usize>,
+    /// POP3: answer DELE of the message with this UID with -ERR.
+    pub dele_refused: Option<u32>,
+    /// POP3: send the message with this UID (the Nth of the fake's first listing) with a line
+    /// more than LIST announced.
+    pub wrong_size: Option<u32>,
 }
 
 /// The shared state of a fake server.
@@ -201,6 +215,7 @@ async fn open_session(
 async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
     let (mut r, mut w, quirks) = open_session(sock, &state, b"+OK fake POP3 ready\r\n").await?;
     let mut dele: Vec<u32> = Vec::new();
+    let mut utf8 = false;
     while let Some(line) = read_command(&mut r, &state).await {
         let mut parts = line.split_whitespace();
         let cmd = parts.next().unwrap_or("").to_ascii_uppercase();
@@ -239,7 +254,16 @@ async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
         let answer: Vec<u8> = match cmd.as_str() {
             "CAPA" => {
                 let uidl = if quirks.no_uidl { "" } else { "UIDL\r\n" };
-                format!("+OK\r\nUSER\r\n{uidl}PIPELINING\r\nSTLS\r\n.\r\n").into_bytes()
+                let utf8 = if quirks.utf8_downgrade {
+                    "UTF8\r\n"
+                } else {
+                    ""
+                };
+                format!("+OK\r\nUSER\r\n{uidl}{utf8}PIPELINING\r\nSTLS\r\n.\r\n").into_bytes()
+            }
+            "UTF8" if quirks.utf8_downgrade => {
+                utf8 = true;
+                b"+OK UTF8 enabled\r\n".to_vec()
             }
             "STLS" if quirks.starttls_refused => b"-ERR not today\r\n".to_vec(),
             "STLS" => {
@@ -278,7 +302,10 @@ async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
             "RETR" => match arg.and_then(|n| live.get(n as usize - 1)) {
                 Some(m) => {
                     let mut a = format!("+OK {} octets\r\n", m.bytes.len()).into_bytes();
-                    let body = stuff(&m.bytes);
+                    let mut body = stuff(&m.bytes);
+                    if (quirks.utf8_downgrade && !utf8) || quirks.wrong_size == Some(m.uid) {
+                        body.extend(b"X-Downgraded: yes\r\n");
+                    }
                     if quirks.stall_in_body {
                         a.extend(&body[..body.len() / 2]);
                         w.answer(&a).await?;
@@ -291,6 +318,12 @@ async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
                 None => b"-ERR no such message\r\n".to_vec(),
             },
             "DELE" => match arg {
+                Some(n)
+                    if (n as usize) <= live.len()
+                        && quirks.dele_refused == Some(live[n as usize - 1].uid) =>
+                {
+                    b"-ERR [SYS/PERM] you may not delete this one\r\n".to_vec()
+                }
                 Some(n) if (n as usize) <= live.len() => {
                     dele.push(live[n as usize - 1].uid);
                     b"+OK deleted\r\n".to_vec()
@@ -357,6 +390,11 @@ async fn imap_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
         let tag = parts.next().unwrap_or("*").to_string();
         let cmd = parts.next().unwrap_or("").to_ascii_uppercase();
         let rest = parts.next().unwrap_or("").to_string();
+        if quirks.max_line.is_some_and(|max| line.len() > max) {
+            w.answer(format!("{tag} BAD command line too long\r\n").as_bytes())
+                .await?;
+            continue;
+        }
         let (uidvalidity, live): (u32, Vec<FakeMessage>) = {
             let st = state.lock().unwrap();
             (
@@ -424,6 +462,9 @@ async fn imap_uid(
     let wanted = |uid: u32| in_set(set, uid);
     let mut a = Vec::new();
     match sub.as_str() {
+        "FETCH" if quirks.listing_refused && !items.contains("BODY") => {
+            return Ok(format!("{tag} NO [UNAVAILABLE] try later\r\n").into_bytes());
+        }
         "FETCH" => {
             let with_body = items.contains("BODY");
             for (i, m) in live.iter().enumerate().filter(|(_, m)| wanted(m.uid)) {
@@ -482,6 +523,10 @@ async fn imap_uid(
                     );
                 }
             }
+        }
+        "STORE" if quirks.store_refused.is_some() => {
+            let text = quirks.store_refused.clone().unwrap_or_default();
+            return Ok(format!("{tag} NO {text}\r\n").into_bytes());
         }
         "STORE" => {
             state
