@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::actors::account::AccountParts;
 use crate::actors::wiring::Wiring;
-use crate::check::{Destination, Known, Ledger, Leftovers};
+use crate::check::{Destination, Known, Ledger, Leftovers, Settled};
 use crate::config::{AccountConfig, Config};
 use crate::error::{CheckError, Stage};
 use crate::net::ConnectorHandle;
@@ -23,8 +23,8 @@ use crate::progress::Progress;
 use crate::protocol::acks::AckQueue;
 use crate::protocol::keys::imap_key;
 use crate::protocol::{
-    Acked, Deleted, Deletion, Durable, Left, MailServer, NotStored, Probe, ServerMessage, Session,
-    Sink, Tally, WatchEnd,
+    Acked, Deleted, Deletion, Durable, Left, Listing, MailServer, NotStored, Probe, ServerMessage,
+    Session, Sink, Tally, WatchEnd,
 };
 
 /// A gate that waiters pass only while it is open.
@@ -202,7 +202,7 @@ impl Session for ScriptedSession {
         })
     }
 
-    async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
+    async fn list(&mut self, _above: Option<u32>) -> Result<Listing, CheckError> {
         let (gate, listing, gated) = {
             let mut m = lock(&self.mailbox);
             m.listings += 1;
@@ -213,7 +213,7 @@ impl Session for ScriptedSession {
         if gated {
             gate.pass().await;
         }
-        Ok(lock(&self.mailbox)
+        let messages = lock(&self.mailbox)
             .messages
             .iter()
             .map(|(uid, raw)| ServerMessage {
@@ -221,7 +221,11 @@ impl Session for ScriptedSession {
                 key: Some(imap_key("INBOX", 1, *uid)),
                 size: raw.len() as u64,
             })
-            .collect())
+            .collect();
+        Ok(Listing {
+            messages,
+            complete: true,
+        })
     }
 
     async fn fetch(
@@ -279,6 +283,8 @@ pub struct LedgerState {
     pub last_id: u64,
     /// What each account's last check left on the server.
     pub leftovers: HashMap<String, Leftovers>,
+    /// (account, epoch) -> the highest handle settled.
+    pub listed_up_to: HashMap<(String, u32), u32>,
 }
 
 /// A ledger state shared by a ledger, its sinks and a test.
@@ -329,20 +335,51 @@ impl Ledger for MemoryLedger {
         Ok(())
     }
 
-    async fn owed_deletes(&self, account: &str) -> Result<Vec<String>, CheckError> {
+    async fn settle_listing(
+        &self,
+        account: &str,
+        listed: Vec<String>,
+    ) -> Result<Settled, CheckError> {
+        let listed: HashSet<String> = listed.into_iter().collect();
         Ok(self.with(|l| {
-            l.owed
-                .iter()
-                .filter(|(a, _)| a == account)
-                .map(|(_, k)| k.clone())
-                .collect()
+            let gone: Vec<(String, String)> = l
+                .known
+                .keys()
+                .filter(|(a, k)| a == account && !listed.contains(k))
+                .cloned()
+                .collect();
+            let mut settled = Settled {
+                gone: gone.len(),
+                owed_done: 0,
+            };
+            for key in gone {
+                settled.owed_done += usize::from(l.owed.remove(&key));
+                l.known.remove(&key);
+            }
+            settled
         }))
+    }
+
+    async fn listed_up_to(&self, account: &str, epoch: u32) -> Result<Option<u32>, CheckError> {
+        Ok(self.with(|l| l.listed_up_to.get(&(account.to_string(), epoch)).copied()))
+    }
+
+    async fn note_listed_up_to(
+        &self,
+        account: &str,
+        epoch: u32,
+        handle: u32,
+    ) -> Result<(), CheckError> {
+        self.with(|l| l.listed_up_to.insert((account.to_string(), epoch), handle));
+        Ok(())
     }
 
     async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError> {
         self.with(|l| {
             for k in keys {
-                l.owed.remove(&(account.to_string(), k));
+                let key = (account.to_string(), k);
+                l.owed.remove(&key);
+                l.known.remove(&key);
             }
         });
         Ok(())

@@ -774,3 +774,160 @@ async fn a_refused_listing_is_not_an_empty_mailbox() {
     );
     ingest.shutdown().await.unwrap();
 }
+
+/// A key whose message was deleted and that is listed again names new mail: a POP3 server
+/// may reuse a unique id once its message is gone (RFC 1939). It is fetched, and stored
+/// when its content is new, not deleted unseen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_id_reused_after_its_message_was_deleted_is_new_mail() {
+    let first = b"Subject: first\r\n\r\n111\r\n".to_vec();
+    let other = b"Subject: other\r\n\r\n222\r\n".to_vec();
+    assert_eq!(first.len(), other.len());
+    let fake = FakeServer::start(Kind::Pop3, vec![first.clone()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = start(
+        dir.path(),
+        vec![fake_account("acct", Kind::Pop3, fake.port, false)],
+    )
+    .await;
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!((s.stored, s.deleted), (1, 1), "{s:?}");
+    // The server gives the next message the unique id the deleted one had.
+    fake.state
+        .lock()
+        .unwrap()
+        .messages
+        .push(support::fake::FakeMessage {
+            uid: 2,
+            uidl: "uidl-1".into(),
+            bytes: other.clone(),
+            deleted: false,
+        });
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!((s.fetched, s.stored, s.deleted), (1, 1, 1), "{s:?}");
+    assert!(
+        stored(&ingest, "acct").contains(&other),
+        "the new message is stored"
+    );
+    ingest.shutdown().await.unwrap();
+}
+
+/// An IMAP server restored from a backup repeats UIDs under the same UIDVALIDITY: the
+/// repeated UIDs are fetched, the ones with new content stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uids_repeated_after_a_restore_are_fetched() {
+    let (fake, _dir, ingest) = one_fake_account(Kind::Imap, 2, Quirks::default(), false).await;
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!((s.stored, s.deleted), (2, 2));
+    {
+        let mut st = fake.state.lock().unwrap();
+        for (i, m) in st.messages.iter_mut().enumerate() {
+            let mut bytes = m.bytes.clone();
+            bytes[0] = b'Y'; // other content, the same size
+            *m = support::fake::FakeMessage {
+                uid: i as u32 + 1,
+                uidl: m.uidl.clone(),
+                bytes,
+                deleted: false,
+            };
+        }
+    }
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!((s.fetched, s.stored, s.deleted), (2, 2, 2), "{s:?}");
+    ingest.shutdown().await.unwrap();
+}
+
+/// Without UIDL, two identical messages in one maildrop are two messages (keyed by content
+/// and ordinal), not one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_without_uidl_keeps_identical_messages_apart() {
+    let same = b"Subject: twice\r\n\r\nthe same\r\n".to_vec();
+    let fake = FakeServer::start(Kind::Pop3, vec![same.clone(), same.clone()]).await;
+    fake.set_quirks(Quirks {
+        no_uidl: true,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = start(
+        dir.path(),
+        vec![fake_account("acct", Kind::Pop3, fake.port, false)],
+    )
+    .await;
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!((s.stored, s.deleted), (2, 2), "{s:?}");
+    assert_eq!(stored(&ingest, "acct"), [same.clone(), same]);
+    ingest.shutdown().await.unwrap();
+}
+
+/// `backfill = "new"` means what was there before the first check is never ingested: a
+/// renumbered mailbox (UIDVALIDITY change, or every POP3 unique id replaced) does not bring
+/// the old mail back. The check after it remembers what is there and fetches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_new_survives_a_renumbered_mailbox() {
+    for kind in [Kind::Imap, Kind::Pop3] {
+        let fake = FakeServer::start(kind, samples(3)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = fake_account("acct", kind, fake.port, false);
+        a.backfill = mail_ingest::config::Backfill::New;
+        let ingest = start(dir.path(), vec![a]).await;
+        let s = ingest.check_now("acct").await.unwrap();
+        assert_eq!(
+            (s.fetched, s.deleted),
+            (0, 0),
+            "{kind:?} first check: {s:?}"
+        );
+        {
+            let mut st = fake.state.lock().unwrap();
+            st.uidvalidity = 2;
+            for m in st.messages.iter_mut() {
+                m.uid += 100;
+                m.uidl = format!("renumbered-{}", m.uid);
+            }
+        }
+        let s = ingest.check_now("acct").await.unwrap();
+        assert_eq!(
+            (s.fetched, s.deleted, s.error.as_deref()),
+            (0, 0, None),
+            "{kind:?} after renumbering: {s:?}"
+        );
+        assert_eq!(
+            fake.live_messages(),
+            3,
+            "{kind:?}: the old mail stays on the server"
+        );
+        ingest.shutdown().await.unwrap();
+    }
+}
+
+/// A mailbox larger than one check lists (`max_listed`) is ingested over several checks,
+/// and new mail after it is too: the listing goes on above the highest UID settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_larger_than_one_listing_is_ingested_over_several_checks() {
+    let fake = FakeServer::start(Kind::Imap, samples(12)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = fake_account("acct", Kind::Imap, fake.port, true);
+    a.max_listed = 5;
+    let ingest = start(dir.path(), vec![a]).await;
+    let mut stored_per_check = Vec::new();
+    for _ in 0..3 {
+        stored_per_check.push(ingest.check_now("acct").await.unwrap().stored);
+    }
+    assert_eq!(stored_per_check, [5, 5, 2]);
+    fake.state
+        .lock()
+        .unwrap()
+        .messages
+        .push(support::fake::FakeMessage {
+            uid: 13,
+            uidl: "uidl-13".into(),
+            bytes: samples(13).pop().unwrap(),
+            deleted: false,
+        });
+    assert_eq!(
+        ingest.check_now("acct").await.unwrap().stored,
+        1,
+        "new mail after it"
+    );
+    assert_eq!(ingest.account("acct").unwrap().unwrap().messages_stored, 13);
+    ingest.shutdown().await.unwrap();
+}

@@ -61,3 +61,95 @@ fn make_v2_fixture() {
     store.mark_deleted("imap-acct", &[]).unwrap();
     store.set_cursor("notifier", 2).unwrap();
 }
+
+fn upgraded_copy() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    std::fs::copy(fixture(), &path).unwrap();
+    let store = Store::open(&path).expect("a schema-2 store opens, upgraded");
+    (dir, store)
+}
+
+#[test]
+fn a_schema_2_store_is_upgraded_in_place_and_serves_every_message() {
+    let (dir, store) = upgraded_copy();
+    let expected = fixture_messages();
+    assert_eq!(store.message_count().unwrap(), expected.len() as u64);
+    for (i, (account, key, raw, owed)) in expected.iter().enumerate() {
+        let id = i as u64 + 1;
+        assert_eq!(
+            store.raw(id).unwrap().as_ref(),
+            Some(raw),
+            "message {id}: exact bytes"
+        );
+        let record = store.record(id).unwrap().unwrap();
+        assert_eq!(
+            (record.meta.account.as_str(), &record.server_key),
+            (*account, key)
+        );
+        assert_eq!(
+            store
+                .lookup_keys(account, std::slice::from_ref(key))
+                .unwrap(),
+            [Some((id, raw.len() as u64))]
+        );
+        let pending: Vec<String> = store
+            .pending_deletes(account)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(pending.contains(key), *owed, "{key}");
+    }
+    assert_eq!(store.cursor("notifier").unwrap(), 2);
+    assert_eq!(
+        store.account_state("imap-acct").unwrap().uidvalidity,
+        Some(7)
+    );
+    // Schema 3's content index works on the upgraded file: the two identical copies are
+    // absorbed one each once their keys are gone, a third copy is new.
+    store.settle_listing("pop-acct", &[]).unwrap();
+    let copy = expected[3].2.clone();
+    let again = |key: &str| NewMessage {
+        account: "pop-acct".into(),
+        server_key: key.into(),
+        listed_size: copy.len() as u64,
+        summary: Summary::of(&copy),
+        content_hash: *blake3::hash(&copy).as_bytes(),
+        raw: copy.clone(),
+        delete_after: false,
+    };
+    use mail_ingest::store::StoreOutcome::{Duplicate, Stored};
+    assert_eq!(
+        store
+            .commit_batch(&[again("pop3:n1"), again("pop3:n2"), again("pop3:n3")])
+            .unwrap(),
+        [Duplicate(4), Duplicate(5), Stored(7)]
+    );
+    drop(store);
+    // Opened again: upgraded once, the same store.
+    let store = Store::open(&dir.path().join("store.redb")).unwrap();
+    assert_eq!(store.message_count().unwrap(), 7);
+}
+
+#[test]
+fn a_store_of_a_newer_schema_is_refused_with_what_to_do() {
+    let (dir, store) = upgraded_copy();
+    drop(store);
+    let path = dir.path().join("store.redb");
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(mail_ingest::store::schema::META)
+            .unwrap()
+            .insert("schema_version", 99)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path).err().expect("a newer schema is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("version 99") && text.contains("newer mail-ingest"),
+        "{text}"
+    );
+}

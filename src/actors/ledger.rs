@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::check::{Known, Ledger, Leftovers};
+use crate::check::{Known, Ledger, Leftovers, Settled};
 use crate::error::{CheckError, Stage, chain};
 use crate::model::now_rfc3339;
 use crate::store::schema::SEEN_NOT_INGESTED;
@@ -80,10 +80,41 @@ impl Ledger for StoreLedger {
         .await
     }
 
-    async fn owed_deletes(&self, account: &str) -> Result<Vec<String>, CheckError> {
+    async fn settle_listing(
+        &self,
+        account: &str,
+        listed: Vec<String>,
+    ) -> Result<Settled, CheckError> {
         let account = account.to_string();
-        let owed = self.blocking(move |s| s.pending_deletes(&account)).await?;
-        Ok(owed.into_iter().map(|(key, _)| key).collect())
+        let s = self
+            .blocking(move |s| s.settle_listing(&account, &listed))
+            .await?;
+        Ok(Settled {
+            gone: s.gone,
+            owed_done: s.owed_done,
+        })
+    }
+
+    async fn listed_up_to(&self, account: &str, epoch: u32) -> Result<Option<u32>, CheckError> {
+        let account = account.to_string();
+        let mark = self
+            .blocking(move |s| Ok(s.account_state(&account)?.listed_up_to))
+            .await?;
+        Ok(mark.filter(|(e, _)| *e == epoch).map(|(_, handle)| handle))
+    }
+
+    async fn note_listed_up_to(
+        &self,
+        account: &str,
+        epoch: u32,
+        handle: u32,
+    ) -> Result<(), CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.update_account_state_lazily(&account, |st| st.listed_up_to = Some((epoch, handle)))
+                .map(|_| ())
+        })
+        .await
     }
 
     async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError> {

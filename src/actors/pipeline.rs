@@ -21,7 +21,7 @@ use crate::config::AccountConfig;
 use crate::metrics as m;
 use crate::progress::Progress;
 use crate::protocol::acks::AckQueue;
-use crate::protocol::keys::content_key;
+use crate::protocol::keys::ContentOrdinals;
 use crate::protocol::{Acked, Durable, Left, NotStored, ServerMessage, Sink, Tally};
 use crate::store::StoreOutcome;
 
@@ -98,6 +98,8 @@ pub struct StoreSink {
     chunk_permits: Vec<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
     acks: AckQueue,
     tally: Tally,
+    /// Keys for messages the server lists without one (POP3 without UIDL).
+    contents: ContentOrdinals,
     /// Where the CLI and the daemon's log read how far the check is.
     progress: Arc<Progress>,
 }
@@ -117,6 +119,7 @@ impl StoreSink {
             chunk_permits: Vec::new(),
             acks: AckQueue::default(),
             tally: Tally::default(),
+            contents: ContentOrdinals::default(),
             progress,
         }
     }
@@ -169,7 +172,10 @@ impl Sink for StoreSink {
         self.tally.waited += waited.elapsed();
         self.tally.fetched += 1;
         self.progress.advance(raw.len() as u64);
-        let server_key = message.key.clone().unwrap_or_else(|| content_key(&raw));
+        let server_key = match &message.key {
+            Some(key) => key.clone(),
+            None => self.contents.key(&raw),
+        };
         self.chunk_bytes += raw.len();
         self.chunk.push(Downloaded {
             account: self.account.clone(),

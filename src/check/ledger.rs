@@ -21,6 +21,15 @@ pub enum Known {
     Seen,
 }
 
+/// What a complete listing settled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Keys held that the listing no longer has: their messages are gone from the server.
+    pub gone: usize,
+    /// Of those, the ones whose delete was owed (the server did it already).
+    pub owed_done: usize,
+}
+
 /// What a check leaves on the server, shown in the account's report until the next check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Leftovers {
@@ -49,8 +58,24 @@ pub trait Ledger: Send + Sync {
     /// What a check leaves on the server, for the account's report (lazily: the check's
     /// outcome, recorded after it, makes it durable).
     async fn note_leftovers(&self, account: &str, leftovers: Leftovers) -> Result<(), CheckError>;
-    /// The keys of the messages whose delete on the server is owed.
-    async fn owed_deletes(&self, account: &str) -> Result<Vec<String>, CheckError>;
+    /// A complete listing came with these keys: every key held for the account and not
+    /// among them names a message gone from the server (its owed delete is done, its key
+    /// released).
+    async fn settle_listing(
+        &self,
+        account: &str,
+        listed: Vec<String>,
+    ) -> Result<Settled, CheckError>;
+    /// The highest handle settled in `epoch` (every message up to it is stored or left
+    /// for good), when one is recorded.
+    async fn listed_up_to(&self, account: &str, epoch: u32) -> Result<Option<u32>, CheckError>;
+    /// Records the highest handle settled in `epoch` (lazily).
+    async fn note_listed_up_to(
+        &self,
+        account: &str,
+        epoch: u32,
+        handle: u32,
+    ) -> Result<(), CheckError>;
     /// These messages are gone from the server: their deletes are no longer owed.
     async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError>;
     /// Records the mailbox's epoch (IMAP UIDVALIDITY); returns the one recorded before.

@@ -12,7 +12,7 @@ mod plan;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use ledger::{Known, Ledger, Leftovers};
+pub use ledger::{Known, Ledger, Leftovers, Settled};
 pub use plan::{FETCH_BATCH_BYTES, FETCH_BATCH_MESSAGES, Plan};
 
 use crate::config::AccountConfig;
@@ -49,9 +49,12 @@ pub async fn run(
         summary,
         owed_at_finish: Vec::new(),
         leftovers: Leftovers::default(),
+        not_stored: Vec::new(),
     };
     check.note_epoch().await?;
-    let listing = check.session.list().await?;
+    let above = check.listed_up_to().await?;
+    let listing = check.session.list(above).await?;
+    let listed_high = listing.messages.iter().map(|m| m.handle).max();
     let plan = plan::plan(account, ledger, listing).await?;
     check.skipped(&plan);
     check.delete(plan.owed_deletes).await?;
@@ -68,6 +71,7 @@ pub async fn run(
     }
     check.delete(to_delete).await?;
     check.note_leftovers().await?;
+    check.note_listed(above, listed_high).await?;
     check.finish().await
 }
 
@@ -81,6 +85,8 @@ struct Check<'a> {
     owed_at_finish: Vec<String>,
     /// What stays on the server, for the account's report.
     leftovers: Leftovers,
+    /// Handles of the messages this check downloaded but could not store.
+    not_stored: Vec<u32>,
 }
 
 impl Check<'_> {
@@ -93,6 +99,36 @@ impl Check<'_> {
         let before = self.ledger.note_epoch(&self.account.name, epoch).await?;
         if let Some(old) = before.filter(|old| *old != epoch) {
             tracing::warn!(account = %self.account.name, old, new = epoch, "UIDVALIDITY changed: messages are matched by content, nothing already stored is imported again");
+        }
+        Ok(())
+    }
+
+    /// The highest handle settled in the session's epoch, when the protocol has epochs.
+    async fn listed_up_to(&mut self) -> Result<Option<u32>, CheckError> {
+        match self.session.epoch() {
+            Some(epoch) => self.ledger.listed_up_to(&self.account.name, epoch).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Records how far the listing is settled: up to its highest handle, or below the
+    /// first message that could not be stored (listed again next time).
+    async fn note_listed(
+        &mut self,
+        above: Option<u32>,
+        listed_high: Option<u32>,
+    ) -> Result<(), CheckError> {
+        let (Some(epoch), Some(high)) = (self.session.epoch(), listed_high) else {
+            return Ok(());
+        };
+        let settled = match self.not_stored.iter().min() {
+            Some(first) => first.saturating_sub(1),
+            None => high,
+        };
+        if above.is_none_or(|a| settled > a) {
+            self.ledger
+                .note_listed_up_to(&self.account.name, epoch, settled)
+                .await?;
         }
         Ok(())
     }
@@ -183,6 +219,7 @@ impl Check<'_> {
                 }
                 Err(e) => {
                     // Not stored: nothing is deleted, the next check fetches them again.
+                    self.not_stored.extend(messages.iter().map(|m| m.handle));
                     let e = chain(&e);
                     self.summary.errors += messages.len() as u64;
                     metrics::counter!(m::ERRORS, "account" => name.clone(), "stage" => Stage::Store.as_str()).increment(1);

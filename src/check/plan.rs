@@ -1,12 +1,11 @@
-//! What a check will do, decided from the listing and the ledger: which messages to fetch,
-//! which to leave alone, which owed deletes to send; and the fetch list cut into batches.
+//! What a check will do, decided from the listing and the ledger: what is gone from the
+//! server, which messages to fetch, which to leave alone, which owed deletes to send; and
+//! the fetch list cut into batches.
 
-use std::collections::HashSet;
-
-use super::ledger::{Known, Ledger};
+use super::ledger::{Known, Ledger, Settled};
 use crate::config::{AccountConfig, Backfill};
 use crate::error::CheckError;
-use crate::protocol::ServerMessage;
+use crate::protocol::{Listing, ServerMessage};
 
 /// One fetch command asks for about this many bytes...
 pub const FETCH_BATCH_BYTES: u64 = 64 << 20;
@@ -29,74 +28,88 @@ pub struct Plan {
     pub oversize: u64,
 }
 
-/// Decides what to do with each listed message; records the keys a `backfill = "new"`
-/// account sees first, and settles owed deletes the server has done already.
+/// Decides what to do with each listed message. A complete listing first settles what is
+/// gone from the server (owed deletes done, keys released); a `backfill = "new"` account
+/// remembers what it sees at its first check, and again after its mailbox was renumbered.
 pub async fn plan(
     account: &AccountConfig,
     ledger: &dyn Ledger,
-    listing: Vec<ServerMessage>,
+    listing: Listing,
 ) -> Result<Plan, CheckError> {
-    settle_vanished(account, ledger, &listing).await?;
-    let remember_only =
-        account.backfill == Backfill::New && !ledger.backfilled(&account.name).await?;
+    let name = &account.name;
+    let settled = settle(account, ledger, &listing).await?;
+    let known = known(ledger, name, &listing.messages).await?;
+    let renumbered =
+        settled.gone > 0 && !listing.messages.is_empty() && known.iter().all(Option::is_none);
+    let first = !ledger.backfilled(name).await?;
+    let remember_only = account.backfill == Backfill::New && (first || renumbered);
+    if renumbered {
+        tracing::warn!(account = %name, gone = settled.gone, listed = listing.messages.len(), remember_only, "the mailbox was renumbered (no listed key is known, the known ones are gone)");
+    }
     let mut plan = Plan::default();
     let mut seen = Vec::new();
-    for part in listing.chunks(LOOKUP_CHUNK) {
+    for (msg, known) in listing.messages.into_iter().zip(known) {
+        match known {
+            _ if msg.key.is_none() => plan.to_fetch.push(msg),
+            Some(Known::Seen) => plan.skipped += 1,
+            Some(Known::Stored { size, .. }) if size == msg.size => {
+                plan.skipped += 1;
+                if !account.keep_copy {
+                    plan.owed_deletes.push(msg);
+                }
+            }
+            _ if remember_only => {
+                seen.push((msg.key.clone().unwrap_or_default(), msg.size));
+                plan.skipped += 1;
+            }
+            _ if msg.size > account.max_message_size => {
+                plan.oversize += 1;
+                plan.skipped += 1;
+            }
+            _ => plan.to_fetch.push(msg),
+        }
+    }
+    ledger.planned(name, seen).await?;
+    Ok(plan)
+}
+
+/// What a complete, keyed listing settles: what is gone from the server. Only such a
+/// listing can tell (without UIDL the next fetch settles an owed delete).
+async fn settle(
+    account: &AccountConfig,
+    ledger: &dyn Ledger,
+    listing: &Listing,
+) -> Result<Settled, CheckError> {
+    if !listing.complete {
+        return Ok(Settled::default());
+    }
+    let keys: Vec<String> = listing
+        .messages
+        .iter()
+        .filter_map(|m| m.key.clone())
+        .collect();
+    let settled = ledger.settle_listing(&account.name, keys).await?;
+    if settled.owed_done > 0 {
+        tracing::info!(account = %account.name, count = settled.owed_done, "owed deletes already done on the server; recorded");
+    }
+    Ok(settled)
+}
+
+/// What the ledger holds under each listed key.
+async fn known(
+    ledger: &dyn Ledger,
+    account: &str,
+    messages: &[ServerMessage],
+) -> Result<Vec<Option<Known>>, CheckError> {
+    let mut out = Vec::with_capacity(messages.len());
+    for part in messages.chunks(LOOKUP_CHUNK) {
         let keys = part
             .iter()
             .map(|m| m.key.clone().unwrap_or_default())
             .collect();
-        let known = ledger.known(&account.name, keys).await?;
-        for (msg, known) in part.iter().zip(known) {
-            match known {
-                _ if msg.key.is_none() => plan.to_fetch.push(msg.clone()),
-                Some(Known::Seen) => plan.skipped += 1,
-                Some(Known::Stored { size, .. }) if size == msg.size => {
-                    plan.skipped += 1;
-                    if !account.keep_copy {
-                        plan.owed_deletes.push(msg.clone());
-                    }
-                }
-                _ if remember_only => {
-                    seen.push((msg.key.clone().unwrap_or_default(), msg.size));
-                    plan.skipped += 1;
-                }
-                _ if msg.size > account.max_message_size => {
-                    plan.oversize += 1;
-                    plan.skipped += 1;
-                }
-                _ => plan.to_fetch.push(msg.clone()),
-            }
-        }
+        out.extend(ledger.known(account, keys).await?);
     }
-    ledger.planned(&account.name, seen).await?;
-    Ok(plan)
-}
-
-/// Owed deletes whose message is no longer on the server are done: the process stopped
-/// after the server deleted them but before the ledger heard of it (or another client
-/// removed them). Only keyed listings can tell; without UIDL the next fetch settles them.
-async fn settle_vanished(
-    account: &AccountConfig,
-    ledger: &dyn Ledger,
-    listing: &[ServerMessage],
-) -> Result<(), CheckError> {
-    if listing.iter().any(|m| m.key.is_none()) {
-        return Ok(());
-    }
-    let on_server: HashSet<&str> = listing.iter().filter_map(|m| m.key.as_deref()).collect();
-    let gone: Vec<String> = ledger
-        .owed_deletes(&account.name)
-        .await?
-        .into_iter()
-        .filter(|k| !on_server.contains(k.as_str()))
-        .collect();
-    if !gone.is_empty() {
-        let count = gone.len();
-        ledger.deleted(&account.name, gone).await?;
-        tracing::info!(account = %account.name, count, "owed deletes already done on the server; recorded");
-    }
-    Ok(())
+    Ok(out)
 }
 
 /// Splits the fetch list into batches bounded in bytes and count.

@@ -150,6 +150,9 @@ pub struct AccountConfig {
     pub io_timeout: Duration,
     /// Longest a whole check may take; what it stored is kept when it is stopped.
     pub check_timeout: Duration,
+    /// Most messages one check lists (and so holds in memory); a larger mailbox is taken in
+    /// several checks.
+    pub max_listed: usize,
 }
 
 impl AccountConfig {
@@ -176,6 +179,7 @@ impl AccountConfig {
             connect_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(120),
             check_timeout: Duration::from_secs(3600),
+            max_listed: crate::protocol::MAX_LISTED,
         }
     }
 

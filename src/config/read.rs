@@ -312,6 +312,15 @@ fn read_behaviour(f: &mut Fields, a: &mut AccountConfig) {
         a.mailbox = mailbox;
     }
     a.max_message_size = f.size("max_message_size", a.max_message_size);
+    if let Some(n) = f.integer("max_listed") {
+        match usize::try_from(n) {
+            Ok(n) if n > 0 => a.max_listed = n,
+            _ => f.error(
+                "max_listed",
+                format!("{n} is not a positive number of messages, e.g. 250000"),
+            ),
+        }
+    }
     a.backfill = match f.choice("backfill", &["all", "new"], "all") {
         "new" => Backfill::New,
         _ => Backfill::All,

@@ -21,7 +21,7 @@ use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::imap_key;
-use crate::protocol::{Deleted, Deletion, Left, MAX_LISTED, Probe, ServerMessage, Session, Sink};
+use crate::protocol::{Deleted, Deletion, Left, Listing, Probe, ServerMessage, Session, Sink};
 use uids::{MAX_SET_BYTES, uid_groups, uid_set};
 use wire::number_after;
 use words::describe;
@@ -38,6 +38,8 @@ pub struct ImapSession {
     mailbox: String,
     /// The selected mailbox's UIDVALIDITY.
     pub uidvalidity: u32,
+    /// The UID the server will give the next message, when it said (SELECT's UIDNEXT).
+    pub uidnext: Option<u32>,
     /// Messages in the mailbox at SELECT.
     pub exists: u32,
     /// The server's capabilities after login.
@@ -45,6 +47,8 @@ pub struct ImapSession {
     uidplus: bool,
     /// Commands this session read the answers of itself so far (tags `mi1`, `mi2`, ...).
     commands: u32,
+    /// Most messages one listing keeps.
+    max_listed: usize,
 }
 
 fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -> CheckError + '_ {
@@ -70,15 +74,17 @@ impl ImapSession {
             .map(|c| clean_capability(&format!("{c:?}")))
             .collect();
         let uidplus = caps.has_str("UIDPLUS");
-        let (uidvalidity, exists) = select(&mut conn, &account.mailbox).await?;
+        let (uidvalidity, exists, uidnext) = select(&mut conn, &account.mailbox).await?;
         Ok(ImapSession {
             conn,
             mailbox: account.mailbox.clone(),
             uidvalidity,
+            uidnext,
             exists,
             capabilities,
             uidplus,
             commands: 0,
+            max_listed: account.max_listed,
         })
     }
 
@@ -138,8 +144,8 @@ async fn log_in(client: Client<Timed<BoxStream>>, login: &Login) -> Result<Conn,
         })
 }
 
-/// SELECT: the mailbox's UIDVALIDITY and message count.
-async fn select(conn: &mut Conn, mailbox: &str) -> Result<(u32, u32), CheckError> {
+/// SELECT: the mailbox's UIDVALIDITY, message count and UIDNEXT.
+async fn select(conn: &mut Conn, mailbox: &str) -> Result<(u32, u32, Option<u32>), CheckError> {
     conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
     let selected = conn.select(mailbox).await.map_err(imap_err(
         Stage::Fetch,
@@ -151,7 +157,7 @@ async fn select(conn: &mut Conn, mailbox: &str) -> Result<(u32, u32), CheckError
             format!("the server gave no UIDVALIDITY for `{mailbox}`; messages cannot be tracked"),
         )
     })?;
-    Ok((uidvalidity, selected.exists))
+    Ok((uidvalidity, selected.exists, selected.uid_next))
 }
 
 /// `Atom("IDLE")` -> `IDLE`, `Auth("PLAIN")` -> `AUTH=PLAIN`, `Imap4rev1` -> `IMAP4rev1`.
@@ -205,24 +211,43 @@ impl Session for ImapSession {
         })
     }
 
-    async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
+    async fn list(&mut self, above: Option<u32>) -> Result<Listing, CheckError> {
         if self.exists == 0 {
-            return Ok(Vec::new());
+            return Ok(Listing {
+                messages: Vec::new(),
+                complete: true,
+            });
         }
+        // The whole mailbox when it fits in one listing; else what is above the highest UID
+        // settled, unless the server's numbering went back (a restore): then all again.
+        let from = match above {
+            Some(high)
+                if self.exists as usize > self.max_listed
+                    && self.uidnext.is_none_or(|next| next > high) =>
+            {
+                high.saturating_add(1)
+            }
+            _ => 1,
+        };
         self.budget(u64::from(self.exists) * 256);
         let tag = self.next_tag();
         let (mailbox, uidvalidity) = (self.mailbox.clone(), self.uidvalidity);
+        let max_listed = self.max_listed;
         let mut out = Vec::new();
         let mut too_many = false;
         let status = command::run(
             self.conn.get_mut(),
             &tag,
-            "UID FETCH 1:* (UID RFC822.SIZE)",
+            &format!("UID FETCH {from}:* (UID RFC822.SIZE)"),
             |line| {
                 let text = String::from_utf8_lossy(line);
                 let uid = number_after(&text, "UID ").and_then(|u| u32::try_from(u).ok());
                 if let (Some(uid), Some(size)) = (uid, number_after(&text, "RFC822.SIZE ")) {
-                    if out.len() >= MAX_LISTED {
+                    // `n:*` with n above the highest UID still answers that highest one.
+                    if uid < from {
+                        return Ok(());
+                    }
+                    if out.len() >= max_listed {
                         too_many = true;
                     } else {
                         out.push(ServerMessage {
@@ -244,11 +269,14 @@ impl Session for ImapSession {
         }
         if too_many {
             tracing::warn!(
-                limit = MAX_LISTED,
-                "mailbox holds more messages than one check takes; the rest follow in later checks"
+                limit = max_listed,
+                "mailbox holds more messages than one check lists (max_listed); the rest follow in later checks"
             );
         }
-        Ok(out)
+        Ok(Listing {
+            messages: out,
+            complete: from == 1 && !too_many,
+        })
     }
 
     async fn fetch(

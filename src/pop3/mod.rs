@@ -13,7 +13,7 @@ use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::pop3_key;
-use crate::protocol::{Deleted, Deletion, Left, MAX_LISTED, Probe, ServerMessage, Session, Sink};
+use crate::protocol::{Deleted, Deletion, Left, Listing, Probe, ServerMessage, Session, Sink};
 use crate::secret::Secret;
 
 /// Most bytes one line of a LIST or UIDL answer may take (a number, a space, a unique id of
@@ -29,6 +29,8 @@ pub struct Pop3Session {
     /// What the server announced (after login when it says more then).
     pub capabilities: Capabilities,
     keep_copy: bool,
+    /// Most messages one listing keeps.
+    max_listed: usize,
     account: String,
     /// Whether this session marked anything for deletion; only then does QUIT's answer matter.
     deletes_sent: bool,
@@ -121,6 +123,7 @@ impl Pop3Session {
             client,
             capabilities,
             keep_copy: account.keep_copy,
+            max_listed: account.max_listed,
             account: account.name.clone(),
             deletes_sent: false,
         })
@@ -182,18 +185,18 @@ impl Session for Pop3Session {
         })
     }
 
-    async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError> {
+    async fn list(&mut self, _above: Option<u32>) -> Result<Listing, CheckError> {
         // The count STAT announces sizes what LIST and UIDL may send.
         let (count, _) = self.stat().await?;
         let listing_budget = count.saturating_mul(LISTING_LINE_BYTES) + ANSWER_BUDGET;
         self.budget(listing_budget);
         let sizes = self
             .client
-            .list(MAX_LISTED)
+            .list(self.max_listed)
             .await
             .map_err(err(Stage::Fetch, "LIST failed"))?;
         self.budget(listing_budget);
-        let uidls = match self.client.uidl(MAX_LISTED).await {
+        let uidls = match self.client.uidl(self.max_listed).await {
             Ok(u) => Some(u),
             Err(Pop3Error::Err(_)) if !self.keep_copy => None,
             Err(Pop3Error::Err(e)) => {
@@ -230,7 +233,14 @@ impl Session for Pop3Session {
                 size,
             });
         }
-        Ok(out)
+        let complete = out.len() as u64 == count && out.iter().all(|m| m.key.is_some());
+        if (out.len() as u64) < count {
+            tracing::warn!(account = %self.account, limit = self.max_listed, count, "maildrop holds more messages than one check lists (max_listed); the rest follow once these are deleted");
+        }
+        Ok(Listing {
+            messages: out,
+            complete,
+        })
     }
 
     async fn fetch(

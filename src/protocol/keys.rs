@@ -13,9 +13,25 @@ pub fn pop3_key(uidl: &str) -> String {
     format!("pop3:{uidl}")
 }
 
-/// The key of a POP3 message on a server without UIDL: its content.
-pub fn content_key(raw: &[u8]) -> String {
-    format!("pop3-content:{}", blake3::hash(raw).to_hex())
+/// The key of a POP3 message on a server without UIDL: its content, and how many messages
+/// of the same content came before it in the session (so identical copies stay apart).
+pub fn content_key(raw: &[u8], ordinal: u32) -> String {
+    format!("pop3-content:{}:{ordinal}", blake3::hash(raw).to_hex())
+}
+
+/// Numbers messages of the same content in one session, for [`content_key`].
+#[derive(Debug, Default)]
+pub struct ContentOrdinals(std::collections::HashMap<[u8; 32], u32>);
+
+impl ContentOrdinals {
+    /// The key of the next message with these bytes.
+    pub fn key(&mut self, raw: &[u8]) -> String {
+        let hash = *blake3::hash(raw).as_bytes();
+        let n = self.0.entry(hash).or_insert(0);
+        let key = content_key(raw, *n);
+        *n += 1;
+        key
+    }
 }
 
 /// The UIDVALIDITY an IMAP key was stored under, for telling epochs apart.
@@ -34,6 +50,9 @@ mod tests {
         assert_eq!(imap_key_uidvalidity(&imap_key("x:y", 9, 1)), Some(9));
         assert_eq!(imap_key_uidvalidity(&pop3_key("abc")), None);
         assert_eq!(pop3_key("0001"), "pop3:0001");
-        assert!(content_key(b"x").starts_with("pop3-content:"));
+        let mut ordinals = ContentOrdinals::default();
+        assert!(ordinals.key(b"x").ends_with(":0"));
+        assert!(ordinals.key(b"x").ends_with(":1"));
+        assert!(ordinals.key(b"y").ends_with(":0"));
     }
 }

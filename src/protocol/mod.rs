@@ -18,8 +18,8 @@ use async_trait::async_trait;
 
 use crate::error::CheckError;
 
-/// Most messages one check lists (and so holds in memory); a larger mailbox is taken in
-/// several checks.
+/// The default of `max_listed`: most messages one check lists (and so holds in memory); a
+/// larger mailbox is taken in several checks.
 pub const MAX_LISTED: usize = 250_000;
 
 /// A message as the server lists it.
@@ -31,6 +31,16 @@ pub struct ServerMessage {
     pub key: Option<String>,
     /// The size the server announced.
     pub size: u64,
+}
+
+/// What a session listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The messages, in the server's order.
+    pub messages: Vec<ServerMessage>,
+    /// True when these are all the mailbox holds, each with its key: a key held before and
+    /// not listed now names a message gone from the server.
+    pub complete: bool,
 }
 
 /// What a delete on the server achieved.
@@ -98,8 +108,10 @@ pub trait Session: Send {
     }
     /// Capabilities and mailbox size, for `test ACCOUNT`.
     async fn probe(&mut self) -> Result<Probe, CheckError>;
-    /// Everything in the mailbox.
-    async fn list(&mut self) -> Result<Vec<ServerMessage>, CheckError>;
+    /// What the mailbox holds. `above` is the highest handle known to be settled in this
+    /// epoch: a session that can list incrementally (IMAP, for a mailbox larger than one
+    /// listing) lists only what is above it.
+    async fn list(&mut self, above: Option<u32>) -> Result<Listing, CheckError>;
     /// Downloads `batch`, handing each message to `sink` as it arrives.
     async fn fetch(
         &mut self,

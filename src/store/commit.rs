@@ -1,6 +1,7 @@
 //! Storing downloaded messages: one transaction (one fsync) per batch, each message either
-//! found to be held already or inserted with its raw bytes, its keys, its inbox entry and,
-//! when the account deletes after storing, the delete it now owes.
+//! found to be held already (by its key, or by its content among the stored messages no key
+//! holds) or inserted with its raw bytes, its keys, its inbox entry and, when the account
+//! deletes after storing, the delete it now owes.
 
 use std::collections::HashMap;
 
@@ -26,12 +27,17 @@ impl Store {
             let received_at = now_rfc3339();
             let mut outcomes = Vec::with_capacity(batch.len());
             for m in batch {
-                let id = match find_duplicate(&t, m)? {
-                    Some(id) => {
+                let id = match find_match(&t, m)? {
+                    Match::SameKey(id) => {
                         outcomes.push(StoreOutcome::Duplicate(id));
                         id
                     }
-                    None => {
+                    Match::Absorbs(id) => {
+                        take_key(&mut t, id, m)?;
+                        outcomes.push(StoreOutcome::Duplicate(id));
+                        id
+                    }
+                    Match::New => {
                         let id = next_id;
                         next_id += 1;
                         insert_message(&mut t, id, m, &received_at)?;
@@ -53,10 +59,21 @@ impl Store {
     }
 }
 
-/// The id of a stored message `m` repeats, if any: the same key with the same size (a
-/// retry after a lost acknowledgement), or the same content stored under an IMAP key of
-/// another UIDVALIDITY (the mailbox was renumbered). A key reused for other bytes is new.
-fn find_duplicate(t: &Tables, m: &NewMessage) -> Result<Option<u64>> {
+/// What storing a message comes to.
+enum Match {
+    /// Held already under its key, listed with the same size: a retry.
+    SameKey(u64),
+    /// The same content as a stored message that no key of the mailbox holds now (a
+    /// renumbered or restored mailbox, a reused key): that message takes the new key.
+    Absorbs(u64),
+    /// A new message.
+    New,
+}
+
+/// What storing `m` comes to (see [`Match`]). A key reused for other bytes is new mail;
+/// identical copies the mailbox holds under live keys are stored apart, and each stored
+/// message absorbs at most one message listed again.
+fn find_match(t: &Tables, m: &NewMessage) -> Result<Match> {
     let by_key = t
         .keys
         .get((m.account.as_str(), m.server_key.as_str()))
@@ -66,38 +83,60 @@ fn find_duplicate(t: &Tables, m: &NewMessage) -> Result<Option<u64>> {
         && id != SEEN_NOT_INGESTED
         && size == m.listed_size
     {
-        return Ok(Some(id));
+        return Ok(Match::SameKey(id));
     }
-    let by_hash = t
-        .hashes
-        .get((m.account.as_str(), m.content_hash.as_slice()))
-        .map_err(db_err("read hashes"))?
-        .map(|v| v.value());
-    match by_hash {
-        Some(id) if stored_in_another_epoch(&t.metas, id, &m.server_key)? => Ok(Some(id)),
-        _ => Ok(None),
+    let hash = m.content_hash.as_slice();
+    let account = m.account.as_str();
+    let same_content = t
+        .contents
+        .range((account, hash, 0)..=(account, hash, u64::MAX))
+        .map_err(db_err("read contents"))?;
+    for entry in same_content {
+        let id = entry.map_err(db_err("read contents"))?.0.value().2;
+        if !is_held(t, account, id, &m.server_key)? {
+            return Ok(Match::Absorbs(id));
+        }
     }
+    Ok(Match::New)
 }
 
-/// True when message `id` was stored under an IMAP key of another UIDVALIDITY than
-/// `new_key`'s.
-fn stored_in_another_epoch(
-    metas: &impl ReadableTable<u64, &'static [u8]>,
-    id: u64,
-    new_key: &str,
-) -> Result<bool> {
-    let Some(rec) = get_record(metas, id)? else {
-        return Ok(false);
+/// True when stored message `id` is held by a key of the mailbox now: its key still points
+/// at it, and (IMAP) is of the same UIDVALIDITY as `incoming` (another epoch's keys name
+/// nothing on the server any more).
+fn is_held(t: &Tables, account: &str, id: u64, incoming: &str) -> Result<bool> {
+    let Some(rec) = get_record(&t.metas, id)? else {
+        return Ok(true);
     };
-    Ok(
-        match (
-            imap_key_uidvalidity(&rec.server_key),
-            imap_key_uidvalidity(new_key),
-        ) {
-            (Some(old), Some(new)) => old != new,
-            _ => false,
-        },
-    )
+    if let (Some(old), Some(new)) = (
+        imap_key_uidvalidity(&rec.server_key),
+        imap_key_uidvalidity(incoming),
+    ) && old != new
+    {
+        return Ok(false);
+    }
+    let holder = t
+        .keys
+        .get((account, rec.server_key.as_str()))
+        .map_err(db_err("read keys"))?
+        .map(|v| v.value().0);
+    Ok(holder == Some(id))
+}
+
+/// Gives stored message `id` the key of `m`, which it turned out to be.
+fn take_key(t: &mut Tables, id: u64, m: &NewMessage) -> Result<()> {
+    let Some(mut rec) = get_record(&t.metas, id)? else {
+        return Ok(());
+    };
+    rec.server_key = m.server_key.clone();
+    rec.meta.on_server = if m.delete_after {
+        OnServer::DeletePending
+    } else {
+        OnServer::Kept
+    };
+    t.metas
+        .insert(id, encode(&rec).as_slice())
+        .map_err(db_err("write a message"))?;
+    Ok(())
 }
 
 /// Writes a new message under `id`: its record, its raw bytes in pieces, its content hash
@@ -124,9 +163,9 @@ fn insert_message(t: &mut Tables, id: u64, m: &NewMessage, received_at: &str) ->
             .insert((id, n as u32), piece)
             .map_err(db_err("write a message"))?;
     }
-    t.hashes
-        .insert((m.account.as_str(), m.content_hash.as_slice()), id)
-        .map_err(db_err("write hashes"))?;
+    t.contents
+        .insert((m.account.as_str(), m.content_hash.as_slice(), id), ())
+        .map_err(db_err("write contents"))?;
     t.by_account
         .insert((m.account.as_str(), id), ())
         .map_err(db_err("write the inbox index"))?;

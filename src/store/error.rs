@@ -14,9 +14,12 @@ pub enum StoreError {
     /// The file could not be opened or created.
     #[error("cannot open store `{path}`", path = .0.display())]
     Open(PathBuf, #[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The file was written by another schema version.
-    #[error("store `{path}` has schema version {found}, this mail-ingest reads version {SCHEMA_VERSION}; use the mail-ingest that wrote it, or move the file aside to start a new store (messages still on the server are fetched again)", path = .0.display(), found = .1)]
+    /// The file was written by an older schema version that cannot be upgraded.
+    #[error("store `{path}` has schema version {found}, which this mail-ingest cannot upgrade (it reads version {SCHEMA_VERSION}); use the mail-ingest that wrote it, or move the file aside to start a new store (messages still on the server are fetched again)", path = .0.display(), found = .1)]
     Schema(PathBuf, u64),
+    /// The file was written by a newer mail-ingest.
+    #[error("store `{path}` has schema version {found}, written by a newer mail-ingest (this one reads version {SCHEMA_VERSION}); run that newer version, or restore a backup made before it upgraded the store", path = .0.display(), found = .1)]
+    Newer(PathBuf, u64),
     /// A redb operation failed.
     #[error("cannot {0} in the store")]
     Db(&'static str, #[source] redb::Error),

@@ -17,6 +17,7 @@ mod records;
 pub mod schema;
 mod tables;
 mod updates;
+mod upgrade;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -26,7 +27,7 @@ use redb::{Database, ReadableTable, WriteTransaction};
 
 use error::db_err;
 pub use error::{Result, StoreError};
-pub use records::{AccountState, NewMessage, StoreOutcome, StoredRecord};
+pub use records::{AccountState, NewMessage, Settled, StoreOutcome, StoredRecord};
 use schema::SCHEMA_VERSION;
 use tables::Tables;
 
@@ -85,28 +86,40 @@ impl Store {
         self.db.begin_write().map_err(db_err("begin a transaction"))
     }
 
-    /// Checks the schema version (a new store gets the current one) and creates every
-    /// table, so readers never meet a missing one.
+    /// Checks the schema version: a new store gets the current one, an older one is
+    /// upgraded in place (`upgrade.rs`), a newer one is refused. Creates every table, so
+    /// readers never meet a missing one.
     fn init_schema(&self) -> Result<()> {
         let txn = self.begin_write()?;
-        {
-            let mut t = Tables::open(&txn)?;
-            let version = t
-                .meta
+        let version = {
+            let t = Tables::open(&txn)?;
+            t.meta
                 .get("schema_version")
                 .map_err(db_err("read the schema"))?
-                .map(|v| v.value());
-            match version {
-                Some(SCHEMA_VERSION) => {}
-                Some(other) => return Err(StoreError::Schema(self.path.clone(), other)),
-                None => {
-                    t.meta
-                        .insert("schema_version", SCHEMA_VERSION)
-                        .map_err(db_err("write the schema"))?;
-                    t.meta
-                        .insert("next_id", 1)
-                        .map_err(db_err("write the schema"))?;
+                .map(|v| v.value())
+        };
+        match version {
+            Some(SCHEMA_VERSION) => {}
+            Some(newer) if newer > SCHEMA_VERSION => {
+                return Err(StoreError::Newer(self.path.clone(), newer));
+            }
+            Some(older) => {
+                tracing::info!(store = %self.path.display(), from = older, to = SCHEMA_VERSION, "upgrading the store's schema");
+                if !upgrade::upgrade(&txn, older)? {
+                    return Err(StoreError::Schema(self.path.clone(), older));
                 }
+            }
+            None => {}
+        }
+        {
+            let mut t = Tables::open(&txn)?;
+            t.meta
+                .insert("schema_version", SCHEMA_VERSION)
+                .map_err(db_err("write the schema"))?;
+            if version.is_none() {
+                t.meta
+                    .insert("next_id", 1)
+                    .map_err(db_err("write the schema"))?;
             }
         }
         txn.commit().map_err(db_err("commit the schema"))

@@ -83,6 +83,9 @@ pub struct AccountState {
     pub size_mismatch: u64,
     /// Why the server refused the last delete, while it refuses.
     pub delete_error: Option<String>,
+    /// IMAP: (UIDVALIDITY, UID) up to which every message is settled, for listing a large
+    /// mailbox above it.
+    pub listed_up_to: Option<(u32, u32)>,
     /// True once the first check has run (what `backfill = "new"` waits for).
     pub backfilled: bool,
 }
@@ -117,4 +120,13 @@ pub(super) fn read_state(
         Some(v) => decode(0, v.value()),
         None => Ok(AccountState::default()),
     }
+}
+
+/// What a complete listing settled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Keys held that the listing no longer has (their messages are gone from the server).
+    pub gone: usize,
+    /// Of those, the ones whose delete was owed (done by the server already).
+    pub owed_done: usize,
 }

@@ -1,16 +1,18 @@
 //! The redb tables, their key and value types and the schema version, written down once.
 //!
-//! Layout (schema 2):
+//! Layout (schema 3):
 //! - `meta`: `"schema_version"`, `"next_id"` -> u64
 //! - `message_meta`: id -> JSON [`StoredRecord`](super::StoredRecord) (metadata and server key)
 //! - `message_raw_chunks`: (id, n) -> the n-th piece of the exact raw bytes, each piece
 //!   [`RAW_CHUNK_BYTES`] but the last (one page each: stored whole, a message would take
 //!   a page of the next power of two)
-//! - `by_server_key`: (account, server key) -> (id, size listed by the server); id 0 marks
-//!   a message seen but deliberately not ingested (`backfill = "new"`); the keys are
+//! - `by_server_key`: (account, server key) -> (id, size listed by the server), for the
+//!   messages on the server now (a key is removed once its message is gone from it); id 0
+//!   marks a message seen but deliberately not ingested (`backfill = "new"`); the keys are
 //!   [`crate::protocol::keys`]
-//! - `by_hash`: (account, blake3 of the raw bytes) -> id, guarding against UID reuse and
-//!   UIDVALIDITY changes
+//! - `by_content`: (account, blake3 of the raw bytes, id) -> (), every stored message by
+//!   its content: a message listed under a key that is not held is matched here against
+//!   the stored messages no key holds (a renumbered mailbox, a restored one)
 //! - `by_account`: (account, id) -> (), the Inbox report's index
 //! - `pending_delete`: (account, server key) -> id, written in the message's transaction
 //! - `account_state`: account -> JSON [`AccountState`](super::AccountState)
@@ -18,8 +20,9 @@
 
 use redb::TableDefinition;
 
-/// Bumped whenever a table or an encoding changes; a store of another version is refused.
-pub const SCHEMA_VERSION: u64 = 2;
+/// Bumped whenever a table or an encoding changes. An older store is upgraded in place
+/// (`upgrade.rs`); a newer one is refused.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Schema version and id counter.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -34,8 +37,8 @@ pub const RAW_CHUNK_BYTES: usize = (64 << 10) - 64;
 /// (account, server key) -> (id, listed size).
 pub const BY_SERVER_KEY: TableDefinition<(&str, &str), (u64, u64)> =
     TableDefinition::new("by_server_key");
-/// (account, content hash) -> id.
-pub const BY_HASH: TableDefinition<(&str, &[u8]), u64> = TableDefinition::new("by_hash");
+/// (account, content hash, id): every stored message by its content.
+pub const BY_CONTENT: TableDefinition<(&str, &[u8], u64), ()> = TableDefinition::new("by_content");
 /// (account, id): the Inbox index.
 pub const BY_ACCOUNT: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_account");
 /// (account, server key) -> id of deletes owed.

@@ -248,3 +248,77 @@ fn raw_bytes_spanning_many_pieces_come_back_exact() {
     assert_eq!(s.raw(ids[2]).unwrap().unwrap(), Vec::<u8>::new());
     assert_eq!(s.raw(ids[2] + 1).unwrap(), None);
 }
+
+#[test]
+fn a_reused_key_whose_message_was_deleted_is_new_mail_unless_its_content_is_known() {
+    let (_d, s) = open();
+    let first = b"Subject: first\r\n\r\n1".to_vec();
+    let other = b"Subject: other\r\n\r\n2".to_vec();
+    assert_eq!(
+        first.len(),
+        other.len(),
+        "the same size: only the content tells them apart"
+    );
+    s.commit_batch(&[msg("a", "pop3:u1", &first, true)])
+        .unwrap();
+    s.mark_deleted("a", &["pop3:u1".into()]).unwrap();
+    // The server reuses the unique id for another message of the same size.
+    assert_eq!(
+        s.commit_batch(&[msg("a", "pop3:u1", &other, true)])
+            .unwrap(),
+        [StoreOutcome::Stored(2)]
+    );
+    s.mark_deleted("a", &["pop3:u1".into()]).unwrap();
+    // The first message comes back (a restored mailbox): it is the one stored already.
+    assert_eq!(
+        s.commit_batch(&[msg("a", "pop3:u1", &first, true)])
+            .unwrap(),
+        [StoreOutcome::Duplicate(1)]
+    );
+}
+
+#[test]
+fn each_stored_message_absorbs_at_most_one_message_of_a_renumbered_mailbox() {
+    let (_d, s) = open();
+    let x = b"Subject: x\r\n\r\nsame".to_vec();
+    // Two copies in epoch 1, stored apart.
+    let first = s
+        .commit_batch(&[
+            msg("a", &imap_key("INBOX", 1, 1), &x, false),
+            msg("a", &imap_key("INBOX", 1, 2), &x, false),
+        ])
+        .unwrap();
+    assert_eq!(first, [StoreOutcome::Stored(1), StoreOutcome::Stored(2)]);
+    // The mailbox is renumbered (epoch 2): the old keys are gone from it.
+    s.settle_listing(
+        "a",
+        &[
+            imap_key("INBOX", 2, 1),
+            imap_key("INBOX", 2, 2),
+            imap_key("INBOX", 2, 3),
+        ],
+    )
+    .unwrap();
+    let renumbered = s
+        .commit_batch(&[
+            msg("a", &imap_key("INBOX", 2, 1), &x, false),
+            msg("a", &imap_key("INBOX", 2, 2), &x, false),
+            msg("a", &imap_key("INBOX", 2, 3), &x, false),
+        ])
+        .unwrap();
+    assert_eq!(
+        renumbered,
+        [
+            StoreOutcome::Duplicate(1),
+            StoreOutcome::Duplicate(2),
+            StoreOutcome::Stored(3)
+        ],
+        "two were there before, the third is a new copy"
+    );
+    // A later identical message is new mail too: nothing is left to absorb it.
+    assert_eq!(
+        s.commit_batch(&[msg("a", &imap_key("INBOX", 2, 4), &x, false)])
+            .unwrap(),
+        [StoreOutcome::Stored(4)]
+    );
+}

@@ -1,5 +1,6 @@
 //! The small writes beside message commits: keys seen but not ingested, deletes done on the
-//! server, account state, subscriber cursors.
+//! server and keys released when their messages are gone from it, account state,
+//! subscriber cursors.
 //!
 //! Some are lazy: committed without their own fsync, made durable by the next durable
 //! commit (every message commit, and the account state written after every check). They
@@ -10,7 +11,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::Store;
 use super::error::{Result, db_err};
-use super::records::{AccountState, StoredRecord, decode, encode, read_state};
+use super::records::{AccountState, Settled, StoredRecord, decode, encode, read_state};
 use super::schema::SEEN_NOT_INGESTED;
 use super::tables::Tables;
 use crate::model::OnServer;
@@ -64,6 +65,38 @@ impl Store {
         txn.commit().map_err(db_err("commit deletes"))
     }
 
+    /// A complete listing of the account's mailbox came: every key held for the account
+    /// that is not in `listed` names a message gone from the server. Its key is released
+    /// (listed again, it is new mail, matched by content), a delete it owed is done, and its
+    /// message shows `on_server = deleted`. Lazy, like [`Store::mark_deleted`].
+    pub fn settle_listing(&self, account: &str, listed: &[String]) -> Result<Settled> {
+        let listed: std::collections::HashSet<&str> = listed.iter().map(String::as_str).collect();
+        let txn = self.begin_lazy()?;
+        let settled = {
+            let mut t = Tables::open(&txn)?;
+            let mut gone = Vec::new();
+            for entry in t.keys.range((account, "")..).map_err(db_err("read keys"))? {
+                let (k, _) = entry.map_err(db_err("read keys"))?;
+                let (acc, key) = k.value();
+                if acc != account {
+                    break;
+                }
+                if !listed.contains(key) {
+                    gone.push(key.to_string());
+                }
+            }
+            let mut settled = Settled::default();
+            for key in &gone {
+                settled.owed_done += usize::from(mark_one_deleted(&mut t, account, key)?);
+                release_key(&mut t, account, key)?;
+            }
+            settled.gone = gone.len();
+            settled
+        };
+        txn.commit().map_err(db_err("commit a listing"))?;
+        Ok(settled)
+    }
+
     /// Changes an account's state in one durable transaction.
     pub fn update_account_state(
         &self,
@@ -105,15 +138,16 @@ impl Store {
     }
 }
 
-/// Clears the delete owed under `key` and marks its message deleted on the server.
-fn mark_one_deleted(t: &mut Tables, account: &str, key: &str) -> Result<()> {
+/// Clears the delete owed under `key`, marks its message deleted on the server, and
+/// releases the key. False when no delete was owed under it.
+fn mark_one_deleted(t: &mut Tables, account: &str, key: &str) -> Result<bool> {
     let Some(id) = t
         .pending
         .remove((account, key))
         .map_err(db_err("remove pending deletes"))?
         .map(|v| v.value())
     else {
-        return Ok(());
+        return Ok(false);
     };
     let record = t
         .metas
@@ -123,6 +157,38 @@ fn mark_one_deleted(t: &mut Tables, account: &str, key: &str) -> Result<()> {
     if let Some(bytes) = record {
         let mut rec: StoredRecord = decode(id, &bytes)?;
         if rec.server_key == key {
+            rec.meta.on_server = OnServer::Deleted;
+            t.metas
+                .insert(id, encode(&rec).as_slice())
+                .map_err(db_err("write a message"))?;
+        }
+    }
+    release_key(t, account, key)?;
+    Ok(true)
+}
+
+/// Forgets `key`: it names nothing on the server any more. A message stored under it that
+/// the account kept shows `on_server = deleted` now (it is gone from the server).
+fn release_key(t: &mut Tables, account: &str, key: &str) -> Result<()> {
+    let Some((id, _)) = t
+        .keys
+        .remove((account, key))
+        .map_err(db_err("release a key"))?
+        .map(|v| v.value())
+    else {
+        return Ok(());
+    };
+    if id == SEEN_NOT_INGESTED {
+        return Ok(());
+    }
+    let record = t
+        .metas
+        .get(id)
+        .map_err(db_err("read a message"))?
+        .map(|v| v.value().to_vec());
+    if let Some(bytes) = record {
+        let mut rec: StoredRecord = decode(id, &bytes)?;
+        if rec.server_key == key && rec.meta.on_server != OnServer::Deleted {
             rec.meta.on_server = OnServer::Deleted;
             t.metas
                 .insert(id, encode(&rec).as_slice())
