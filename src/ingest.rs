@@ -119,12 +119,24 @@ impl MailIngest {
             .clone()
     }
 
-    /// True while the supervisor (and with it the store and parser) runs.
+    /// True while the supervisor (and with it the store and parser actors) runs and the
+    /// store can be written.
     pub fn is_healthy(&self) -> bool {
-        matches!(
+        self.health().is_ok()
+    }
+
+    /// What is wrong, when something is: the pipeline stopped, or the store cannot be
+    /// written (a full disk; it heals by itself once there is room).
+    pub fn health(&self) -> Result<(), String> {
+        if !matches!(
             self.supervisor.get_status(),
             ActorStatus::Running | ActorStatus::Upgrading
-        )
+        ) {
+            return Err("the pipeline has stopped".into());
+        }
+        self.store
+            .writable()
+            .map_err(|why| format!("the store cannot be written: {why}"))
     }
 
     /// Checks one account now (automatic or not) and returns its summary.

@@ -27,6 +27,8 @@ pub const ACCOUNT_RESTARTS: &str = "mail_ingest_account_restarts_total";
 pub const CONNECTOR_CONNECTIONS: &str = "mail_ingest_connector_connections_total";
 /// Histogram: seconds per store commit.
 pub const STORE_COMMIT_DURATION: &str = "mail_ingest_store_commit_duration_seconds";
+/// Gauge: 1 while the store can be written, 0 after a failed write (disk full) until it can.
+pub const STORE_WRITABLE: &str = "mail_ingest_store_writable";
 /// Histogram: messages per store commit.
 pub const STORE_BATCH_MESSAGES: &str = "mail_ingest_store_batch_messages";
 
@@ -119,6 +121,10 @@ pub fn describe() {
         STORE_COMMIT_DURATION,
         Unit::Seconds,
         "Duration of one store commit (with fsync)"
+    );
+    describe_gauge!(
+        STORE_WRITABLE,
+        "1 while the store can be written, 0 after a failed write (a full disk) until it can"
     );
     describe_histogram!(
         STORE_BATCH_MESSAGES,

@@ -51,6 +51,13 @@ pub fn account(
         (None, _) if stored.last_error.is_some() => AccountRunState::Failing,
         (None, _) => AccountRunState::Idle,
     };
+    // The live error is the latest: the store may not have taken it (a full disk).
+    let last_error = match &live {
+        Some(l) if l.last_error.is_some() || l.state == AccountRunState::Failing => {
+            l.last_error.clone().or(stored.last_error)
+        }
+        _ => stored.last_error,
+    };
     Ok(Some(AccountReport {
         name: a.name.clone(),
         protocol: a.protocol.as_str().into(),
@@ -64,7 +71,7 @@ pub fn account(
         state,
         last_check: stored.last_check,
         last_success: stored.last_success,
-        last_error: stored.last_error,
+        last_error,
         messages_stored: stored.messages_stored,
         pending_deletes: pending,
         oversize: stored.oversize,

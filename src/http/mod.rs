@@ -78,14 +78,13 @@ async fn metrics(State(state): State<HttpState>) -> Response {
 }
 
 async fn health(State(state): State<HttpState>) -> Response {
-    if state.ingest.is_healthy() {
-        (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
-    } else {
-        (
+    match state.ingest.health() {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))).into_response(),
+        Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "down"})),
+            Json(json!({"status": "down", "error": why})),
         )
-            .into_response()
+            .into_response(),
     }
 }
 

@@ -19,42 +19,46 @@ impl Store {
     /// Commits many messages in one transaction (one fsync) and says what happened to each.
     /// Nothing of the batch is visible, and no delete is owed, until this returns `Ok`.
     pub fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<StoreOutcome>> {
-        let txn = self.begin_write()?;
-        let outcomes = {
-            let mut t = Tables::open(&txn)?;
-            let mut next_id = t.next_id()?;
-            let mut stored_per_account: HashMap<&str, u64> = HashMap::new();
-            let received_at = now_rfc3339();
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for m in batch {
-                let id = match find_match(&t, m)? {
-                    Match::SameKey(id) => {
-                        outcomes.push(StoreOutcome::Duplicate(id));
-                        id
-                    }
-                    Match::Absorbs(id) => {
-                        take_key(&mut t, id, m)?;
-                        outcomes.push(StoreOutcome::Duplicate(id));
-                        id
-                    }
-                    Match::New => {
-                        let id = next_id;
-                        next_id += 1;
-                        insert_message(&mut t, id, m, &received_at)?;
-                        *stored_per_account.entry(m.account.as_str()).or_default() += 1;
-                        outcomes.push(StoreOutcome::Stored(id));
-                        id
-                    }
-                };
-                record_keys(&mut t, id, m)?;
-            }
-            t.meta
-                .insert("next_id", next_id)
-                .map_err(db_err("write the next id"))?;
-            count_stored(&mut t, stored_per_account)?;
-            outcomes
-        };
-        txn.commit().map_err(db_err("commit messages"))?;
+        let outcomes = self.write(|| {
+            let txn = self.begin_write()?;
+            let outcomes = {
+                let mut t = Tables::open(&txn)?;
+                let mut next_id = t.next_id()?;
+                let mut stored_per_account: HashMap<&str, u64> = HashMap::new();
+                let received_at = now_rfc3339();
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for m in batch {
+                    let id = match find_match(&t, m)? {
+                        Match::SameKey(id) => {
+                            outcomes.push(StoreOutcome::Duplicate(id));
+                            id
+                        }
+                        Match::Absorbs(id) => {
+                            take_key(&mut t, id, m)?;
+                            outcomes.push(StoreOutcome::Duplicate(id));
+                            id
+                        }
+                        Match::New => {
+                            let id = next_id;
+                            next_id += 1;
+                            insert_message(&mut t, id, m, &received_at)?;
+                            *stored_per_account.entry(m.account.as_str()).or_default() += 1;
+                            outcomes.push(StoreOutcome::Stored(id));
+                            id
+                        }
+                    };
+                    record_keys(&mut t, id, m)?;
+                }
+                t.meta
+                    .insert("next_id", next_id)
+                    .map_err(db_err("write the next id"))?;
+                count_stored(&mut t, stored_per_account)?;
+                outcomes
+            };
+            txn.commit().map_err(db_err("commit messages"))?;
+            Ok(outcomes)
+        })?;
+        self.db.healed();
         Ok(outcomes)
     }
 }

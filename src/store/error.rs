@@ -23,6 +23,9 @@ pub enum StoreError {
     /// A redb operation failed.
     #[error("cannot {0} in the store")]
     Db(&'static str, #[source] redb::Error),
+    /// The database is closed after a failed write and could not be opened again yet.
+    #[error("store `{path}` cannot be opened again after a failed write ({1}); it is retried at the next use", path = .0.display())]
+    Unavailable(PathBuf, String),
     /// A record could not be decoded.
     #[error("store record {0} is corrupt")]
     Corrupt(u64, #[source] serde_json::Error),

@@ -12,6 +12,7 @@
 
 mod commit;
 mod error;
+mod handle;
 mod reads;
 mod records;
 pub mod schema;
@@ -23,10 +24,11 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 
 use error::db_err;
 pub use error::{Result, StoreError};
+use handle::{Guarded, Handle, Opener};
 pub use records::{AccountState, NewMessage, Settled, StoreOutcome, StoredRecord};
 use schema::SCHEMA_VERSION;
 use tables::Tables;
@@ -43,7 +45,7 @@ pub const MAX_COMMIT_BYTES: usize = STORE_CACHE_BYTES * 3 / 8;
 
 /// The open store.
 pub struct Store {
-    db: Database,
+    db: Handle,
     path: PathBuf,
 }
 
@@ -62,19 +64,36 @@ impl Store {
             .mode(0o600)
             .open(path)
             .map_err(|e| open_err(e.into()))?;
-        let db = redb::Builder::new()
-            .set_cache_size(STORE_CACHE_BYTES)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.into()),
-                other => open_err(other.into()),
-            })?;
+        let file = path.to_path_buf();
+        Self::open_with(
+            path,
+            Box::new(move || {
+                redb::Builder::new()
+                    .set_cache_size(STORE_CACHE_BYTES)
+                    .create(&file)
+            }),
+        )
+    }
+
+    /// Opens the store through `opener` (the file itself, or a test's storage backend).
+    fn open_with(path: &Path, opener: Opener) -> Result<Store> {
+        let db = Handle::open(path.into(), opener).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.into()),
+            other => StoreError::Open(path.into(), other.into()),
+        })?;
         let store = Store {
             db,
             path: path.into(),
         };
         store.init_schema()?;
+        metrics::gauge!(crate::metrics::STORE_WRITABLE).set(1.0);
         Ok(store)
+    }
+
+    /// Why the store cannot be written now (a full disk), if it cannot: `/health` fails
+    /// meanwhile. It is opened again at the next write, and writable once one succeeds.
+    pub fn writable(&self) -> std::result::Result<(), String> {
+        self.db.writable()
     }
 
     /// The store file's path.
@@ -82,8 +101,13 @@ impl Store {
         &self.path
     }
 
-    fn begin_write(&self) -> Result<WriteTransaction> {
-        self.db.begin_write().map_err(db_err("begin a transaction"))
+    /// Runs a write; a failed write or sync marks the store failing (see `handle.rs`).
+    fn write<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.db.noted(f())
+    }
+
+    fn begin_write(&self) -> Result<Guarded<'_, WriteTransaction>> {
+        self.db.begin_write()
     }
 
     /// Checks the schema version: a new store gets the current one, an older one is

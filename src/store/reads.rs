@@ -2,17 +2,18 @@
 //! one message's record and exact bytes, a feed's next page, subscriber cursors.
 //! Each read is one read transaction: it sees the last commit, never a half of one.
 
-use redb::{ReadTransaction, ReadableDatabase, ReadableTableMetadata};
+use redb::{ReadTransaction, ReadableTableMetadata};
 
 use super::Store;
 use super::error::{Result, db_err};
+use super::handle::Guarded;
 use super::records::{AccountState, StoredRecord, decode, get_record, read_state};
 use super::schema::*;
 use crate::model::MessageMeta;
 
 impl Store {
-    fn begin_read(&self) -> Result<ReadTransaction> {
-        self.db.begin_read().map_err(db_err("begin a read"))
+    fn begin_read(&self) -> Result<Guarded<'_, ReadTransaction>> {
+        self.db.begin_read()
     }
 
     /// For each server key: the stored id and listed size, when the store knows it (id

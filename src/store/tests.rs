@@ -322,3 +322,92 @@ fn each_stored_message_absorbs_at_most_one_message_of_a_renumbered_mailbox() {
         [StoreOutcome::Stored(4)]
     );
 }
+
+/// A file backend whose writes and syncs fail while `full` is set, as on a full disk.
+#[derive(Debug)]
+struct FullDisk {
+    inner: redb::backends::FileBackend,
+    full: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FullDisk {
+    fn refuse(&self) -> std::io::Result<()> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        Ok(())
+    }
+}
+
+impl redb::StorageBackend for FullDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.refuse()?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.refuse()?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.refuse()?;
+        self.inner.write(offset, data)
+    }
+    fn close(&self) -> std::io::Result<()> {
+        self.inner.close()
+    }
+}
+
+#[test]
+fn a_full_disk_is_seen_and_the_store_recovers_once_there_is_room() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let full = Arc::new(AtomicBool::new(false));
+    let (file, switch) = (path.clone(), full.clone());
+    let opener: handle::Opener = Box::new(move || {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&file)?;
+        redb::Builder::new().create_with_backend(FullDisk {
+            inner: redb::backends::FileBackend::new(f)?,
+            full: switch.clone(),
+        })
+    });
+    let s = Store::open_with(&path, opener).unwrap();
+    s.commit_batch(&[msg("a", "pop3:1", b"Subject: 1\r\n\r\n", false)])
+        .unwrap();
+    assert!(s.writable().is_ok());
+    full.store(true, Ordering::SeqCst);
+    assert!(
+        s.commit_batch(&[msg("a", "pop3:2", b"Subject: 2\r\n\r\n", false)])
+            .is_err()
+    );
+    let why = s.writable().expect_err("the failed write is seen");
+    assert!(why.contains("No space left on device"), "{why}");
+    // Still full: every write fails, none is half done.
+    assert!(
+        s.commit_batch(&[msg("a", "pop3:2", b"Subject: 2\r\n\r\n", false)])
+            .is_err()
+    );
+    assert!(s.writable().is_err());
+    full.store(false, Ordering::SeqCst);
+    assert_eq!(
+        s.commit_batch(&[msg("a", "pop3:2", b"Subject: 2\r\n\r\n", false)])
+            .unwrap(),
+        [StoreOutcome::Stored(2)],
+        "the next write opens the store again"
+    );
+    assert!(s.writable().is_ok());
+    assert_eq!(s.raw(1).unwrap().unwrap(), b"Subject: 1\r\n\r\n");
+    assert_eq!(s.message_count().unwrap(), 2);
+}

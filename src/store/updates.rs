@@ -11,6 +11,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::Store;
 use super::error::{Result, db_err};
+use super::handle::Guarded;
 use super::records::{AccountState, Settled, StoredRecord, decode, encode, read_state};
 use super::schema::SEEN_NOT_INGESTED;
 use super::tables::Tables;
@@ -18,7 +19,7 @@ use crate::model::OnServer;
 
 impl Store {
     /// A write transaction whose commit is not synced by itself (see the module docs).
-    fn begin_lazy(&self) -> Result<WriteTransaction> {
+    fn begin_lazy(&self) -> Result<Guarded<'_, WriteTransaction>> {
         let mut txn = self.begin_write()?;
         txn.set_durability(redb::Durability::None)
             .map_err(db_err("make the transaction lazy"))?;
@@ -28,22 +29,24 @@ impl Store {
     /// Remembers server keys as seen without ingesting them (`backfill = "new"`). Lazy: a
     /// lost record is made again by the next check's first listing.
     pub fn mark_seen(&self, account: &str, server_keys: &[(String, u64)]) -> Result<()> {
-        if server_keys.is_empty() {
-            return Ok(());
-        }
-        let txn = self.begin_lazy()?;
-        {
-            let mut t = Tables::open(&txn)?;
-            for (k, size) in server_keys {
-                let key = (account, k.as_str());
-                if t.keys.get(key).map_err(db_err("read keys"))?.is_none() {
-                    t.keys
-                        .insert(key, (SEEN_NOT_INGESTED, *size))
-                        .map_err(db_err("write keys"))?;
+        self.write(|| {
+            if server_keys.is_empty() {
+                return Ok(());
+            }
+            let txn = self.begin_lazy()?;
+            {
+                let mut t = Tables::open(&txn)?;
+                for (k, size) in server_keys {
+                    let key = (account, k.as_str());
+                    if t.keys.get(key).map_err(db_err("read keys"))?.is_none() {
+                        t.keys
+                            .insert(key, (SEEN_NOT_INGESTED, *size))
+                            .map_err(db_err("write keys"))?;
+                    }
                 }
             }
-        }
-        txn.commit().map_err(db_err("commit seen keys"))
+            txn.commit().map_err(db_err("commit seen keys"))
+        })
     }
 
     /// Records that these server keys are gone from the server: no delete is owed any more,
@@ -52,17 +55,19 @@ impl Store {
     /// Lazy: a check deletes in many small steps, and a lost record is made again by the
     /// next check, which finds the messages gone from the server.
     pub fn mark_deleted(&self, account: &str, server_keys: &[String]) -> Result<()> {
-        if server_keys.is_empty() {
-            return Ok(());
-        }
-        let txn = self.begin_lazy()?;
-        {
-            let mut t = Tables::open(&txn)?;
-            for key in server_keys {
-                mark_one_deleted(&mut t, account, key)?;
+        self.write(|| {
+            if server_keys.is_empty() {
+                return Ok(());
             }
-        }
-        txn.commit().map_err(db_err("commit deletes"))
+            let txn = self.begin_lazy()?;
+            {
+                let mut t = Tables::open(&txn)?;
+                for key in server_keys {
+                    mark_one_deleted(&mut t, account, key)?;
+                }
+            }
+            txn.commit().map_err(db_err("commit deletes"))
+        })
     }
 
     /// A complete listing of the account's mailbox came: every key held for the account
@@ -70,31 +75,34 @@ impl Store {
     /// (listed again, it is new mail, matched by content), a delete it owed is done, and its
     /// message shows `on_server = deleted`. Lazy, like [`Store::mark_deleted`].
     pub fn settle_listing(&self, account: &str, listed: &[String]) -> Result<Settled> {
-        let listed: std::collections::HashSet<&str> = listed.iter().map(String::as_str).collect();
-        let txn = self.begin_lazy()?;
-        let settled = {
-            let mut t = Tables::open(&txn)?;
-            let mut gone = Vec::new();
-            for entry in t.keys.range((account, "")..).map_err(db_err("read keys"))? {
-                let (k, _) = entry.map_err(db_err("read keys"))?;
-                let (acc, key) = k.value();
-                if acc != account {
-                    break;
+        self.write(|| {
+            let listed: std::collections::HashSet<&str> =
+                listed.iter().map(String::as_str).collect();
+            let txn = self.begin_lazy()?;
+            let settled = {
+                let mut t = Tables::open(&txn)?;
+                let mut gone = Vec::new();
+                for entry in t.keys.range((account, "")..).map_err(db_err("read keys"))? {
+                    let (k, _) = entry.map_err(db_err("read keys"))?;
+                    let (acc, key) = k.value();
+                    if acc != account {
+                        break;
+                    }
+                    if !listed.contains(key) {
+                        gone.push(key.to_string());
+                    }
                 }
-                if !listed.contains(key) {
-                    gone.push(key.to_string());
+                let mut settled = Settled::default();
+                for key in &gone {
+                    settled.owed_done += usize::from(mark_one_deleted(&mut t, account, key)?);
+                    release_key(&mut t, account, key)?;
                 }
-            }
-            let mut settled = Settled::default();
-            for key in &gone {
-                settled.owed_done += usize::from(mark_one_deleted(&mut t, account, key)?);
-                release_key(&mut t, account, key)?;
-            }
-            settled.gone = gone.len();
-            settled
-        };
-        txn.commit().map_err(db_err("commit a listing"))?;
-        Ok(settled)
+                settled.gone = gone.len();
+                settled
+            };
+            txn.commit().map_err(db_err("commit a listing"))?;
+            Ok(settled)
+        })
     }
 
     /// Changes an account's state in one durable transaction.
@@ -103,7 +111,7 @@ impl Store {
         account: &str,
         change: impl FnOnce(&mut AccountState),
     ) -> Result<AccountState> {
-        change_state(self.begin_write()?, account, change)
+        self.write(|| change_state(self.begin_write()?, account, change))
     }
 
     /// Changes an account's state lazily: for what a check notes on its way (UIDVALIDITY,
@@ -113,28 +121,30 @@ impl Store {
         account: &str,
         change: impl FnOnce(&mut AccountState),
     ) -> Result<AccountState> {
-        change_state(self.begin_lazy()?, account, change)
+        self.write(|| change_state(self.begin_lazy()?, account, change))
     }
 
     /// Moves a subscriber's cursor forward to `id` (never back); durable when it returns.
     pub fn set_cursor(&self, name: &str, id: u64) -> Result<u64> {
-        let txn = self.begin_write()?;
-        let now = {
-            let mut t = Tables::open(&txn)?;
-            let old = t
-                .cursors
-                .get(name)
-                .map_err(db_err("read a cursor"))?
-                .map(|v| v.value())
-                .unwrap_or(0);
-            let now = old.max(id);
-            t.cursors
-                .insert(name, now)
-                .map_err(db_err("write a cursor"))?;
-            now
-        };
-        txn.commit().map_err(db_err("commit a cursor"))?;
-        Ok(now)
+        self.write(|| {
+            let txn = self.begin_write()?;
+            let now = {
+                let mut t = Tables::open(&txn)?;
+                let old = t
+                    .cursors
+                    .get(name)
+                    .map_err(db_err("read a cursor"))?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                let now = old.max(id);
+                t.cursors
+                    .insert(name, now)
+                    .map_err(db_err("write a cursor"))?;
+                now
+            };
+            txn.commit().map_err(db_err("commit a cursor"))?;
+            Ok(now)
+        })
     }
 }
 
@@ -200,7 +210,7 @@ fn release_key(t: &mut Tables, account: &str, key: &str) -> Result<()> {
 
 /// Reads an account's state, applies `change`, writes it back and commits `txn`.
 fn change_state(
-    txn: WriteTransaction,
+    txn: Guarded<'_, WriteTransaction>,
     account: &str,
     change: impl FnOnce(&mut AccountState),
 ) -> Result<AccountState> {
