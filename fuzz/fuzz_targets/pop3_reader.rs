@@ -15,8 +15,8 @@ fuzz_target!(|data: &[u8]| {
         let mut c = Pop3Client::new(client);
         let _ = c.greeting().await;
         let _ = c.capa().await;
-        let _ = c.list().await;
-        let _ = c.uidl().await;
+        let _ = c.list(1000).await;
+        let _ = c.uidl(1000).await;
         for _ in 0..4 {
             if let Ok(Body::Message(m)) = c.read_retr(1024, 512).await {
                 assert!(m.len() <= 1024);
