@@ -439,7 +439,7 @@ pub struct MemorySink {
     account: AccountConfig,
     destination: MemoryDestination,
     chunk: Vec<ServerMessage>,
-    acks: AckQueue,
+    acks: AckQueue<Acked>,
     tally: Tally,
 }
 
@@ -510,16 +510,8 @@ impl Sink for MemorySink {
         });
     }
 
-    fn acknowledged(&mut self) -> Vec<Acked> {
-        self.acks.ready()
-    }
-
-    async fn next_acknowledged(&mut self) -> Option<Vec<Acked>> {
-        self.acks.next().await
-    }
-
-    fn in_flight(&self) -> bool {
-        self.acks.in_flight()
+    fn acks(&mut self) -> &mut AckQueue<Acked> {
+        &mut self.acks
     }
 
     fn tally(&self) -> Tally {

@@ -96,7 +96,7 @@ pub struct StoreSink {
     chunk_bytes: usize,
     /// Per message: its room in the account's window and in the daemon-wide budget.
     chunk_permits: Vec<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
-    acks: AckQueue,
+    acks: AckQueue<Acked>,
     tally: Tally,
     /// Keys for messages the server lists without one (POP3 without UIDL).
     contents: ContentOrdinals,
@@ -217,16 +217,8 @@ impl Sink for StoreSink {
         });
     }
 
-    fn acknowledged(&mut self) -> Vec<Acked> {
-        self.acks.ready()
-    }
-
-    async fn next_acknowledged(&mut self) -> Option<Vec<Acked>> {
-        self.acks.next().await
-    }
-
-    fn in_flight(&self) -> bool {
-        self.acks.in_flight()
+    fn acks(&mut self) -> &mut AckQueue<Acked> {
+        &mut self.acks
     }
 
     fn tally(&self) -> Tally {
@@ -275,7 +267,7 @@ mod tests {
                 }
                 sink.flush();
                 let mut acks = Vec::new();
-                while let Some(more) = sink.next_acknowledged().await {
+                while let Some(more) = sink.acks().next().await {
                     acks.extend(more);
                 }
                 acks

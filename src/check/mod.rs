@@ -152,7 +152,7 @@ impl Check<'_> {
     ) -> Result<(), CheckError> {
         for batch in plan::batches(to_fetch) {
             self.session.fetch(batch, sink).await?;
-            let acked = self.settle(sink.acknowledged());
+            let acked = self.settle(sink.acks().ready());
             self.delete(acked).await?;
         }
         Ok(())
@@ -170,9 +170,10 @@ impl Check<'_> {
         let started = Instant::now();
         sink.flush();
         let mut to_delete = Vec::new();
-        while let Some(acks) = sink.next_acknowledged().await {
+        while let Some(acks) = sink.acks().next().await {
             to_delete.extend(self.settle(acks));
-            if failure.is_none() && sink.in_flight() && to_delete.len() >= DRAIN_DELETE_BATCH {
+            if failure.is_none() && sink.acks().in_flight() && to_delete.len() >= DRAIN_DELETE_BATCH
+            {
                 failure = self.delete(std::mem::take(&mut to_delete)).await.err();
             }
         }

@@ -1,19 +1,17 @@
-//! The acknowledgement side of a [`Sink`](super::Sink), for its implementations: each group
+//! The acknowledgement side of a [`Sink`](super::Sink): each group
 //! of messages handed on gets a sender, the task that makes the group durable answers on it,
 //! and the check takes the answers as they come.
 
 use tokio::sync::mpsc;
 
-use super::Acked;
-
 /// Acknowledgements on their way back, and how many groups still wait for one.
-pub struct AckQueue {
-    tx: mpsc::UnboundedSender<Acked>,
-    rx: mpsc::UnboundedReceiver<Acked>,
+pub struct AckQueue<T> {
+    tx: mpsc::UnboundedSender<T>,
+    rx: mpsc::UnboundedReceiver<T>,
     in_flight: usize,
 }
 
-impl Default for AckQueue {
+impl<T> Default for AckQueue<T> {
     fn default() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         AckQueue {
@@ -24,16 +22,16 @@ impl Default for AckQueue {
     }
 }
 
-impl AckQueue {
+impl<T> AckQueue<T> {
     /// Where one group just handed on will be acknowledged (it counts as in flight until
     /// then). A sender dropped without sending leaves the group in flight: "not done".
-    pub fn expect_one(&mut self) -> mpsc::UnboundedSender<Acked> {
+    pub fn expect_one(&mut self) -> mpsc::UnboundedSender<T> {
         self.in_flight += 1;
         self.tx.clone()
     }
 
     /// The acknowledgements that have arrived, without waiting.
-    pub fn ready(&mut self) -> Vec<Acked> {
+    pub fn ready(&mut self) -> Vec<T> {
         let mut out = Vec::new();
         while let Ok(ack) = self.rx.try_recv() {
             self.in_flight -= 1;
@@ -44,7 +42,7 @@ impl AckQueue {
 
     /// Waits for the next acknowledgement and takes every other one that has arrived too;
     /// `None` once nothing is in flight.
-    pub async fn next(&mut self) -> Option<Vec<Acked>> {
+    pub async fn next(&mut self) -> Option<Vec<T>> {
         if self.in_flight == 0 {
             return None;
         }

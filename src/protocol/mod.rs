@@ -17,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::CheckError;
+use acks::AckQueue;
 
 /// The default of `max_listed`: most messages one check lists (and so holds in memory); a
 /// larger mailbox is taken in several checks.
@@ -193,13 +194,8 @@ pub trait Sink: Send {
     async fn push(&mut self, message: ServerMessage, raw: Vec<u8>);
     /// Sends on what has been gathered, without waiting for it.
     fn flush(&mut self);
-    /// The acknowledgements that have arrived so far, without waiting.
-    fn acknowledged(&mut self) -> Vec<Acked>;
-    /// Waits for the next acknowledgement and takes every other one that has arrived too;
-    /// `None` once nothing is in flight. [`Sink::flush`] first.
-    async fn next_acknowledged(&mut self) -> Option<Vec<Acked>>;
-    /// True while some message waits for its acknowledgement.
-    fn in_flight(&self) -> bool;
+    /// Where the acknowledgements of what was handed on come back.
+    fn acks(&mut self) -> &mut AckQueue<Acked>;
     /// How much it took so far.
     fn tally(&self) -> Tally;
 }
