@@ -56,6 +56,16 @@ async fn start(config: Config, wiring: &ScriptedWiring) -> (ActorRef<SupervisorM
     (supervisor, registry)
 }
 
+/// Reloads `supervisor` with `config`; what it changed.
+async fn reload(supervisor: &ActorRef<SupervisorMsg>, config: Config) -> Vec<String> {
+    supervisor
+        .call(|r| SupervisorMsg::Reload(Box::new(config), r), None)
+        .await
+        .unwrap()
+        .into_done()
+        .unwrap()
+}
+
 /// Lets virtual time run for `d` (every task gets to its next wait on the way).
 async fn run_for(d: Duration) {
     tokio::time::sleep(d).await;
@@ -186,12 +196,7 @@ async fn a_reload_restarts_exactly_the_accounts_that_changed() {
     new.credentials.get_mut("renamed-user").unwrap().username = "someone-else".into();
     new = new.with_credential("added", "added", SecretSource::Value(Secret::new("pw")));
     new = new.with_account(account("added"));
-    let mut changed = supervisor
-        .call(|r| SupervisorMsg::Reload(Box::new(new), r), None)
-        .await
-        .unwrap()
-        .into_done()
-        .unwrap();
+    let mut changed = reload(&supervisor, new).await;
     changed.sort();
     assert_eq!(
         changed,
@@ -296,12 +301,7 @@ async fn a_reload_restarts_an_account_whose_password_changed() {
     let (supervisor, _) = start(old.clone(), &wiring).await;
     let mut new = old.clone();
     new.credentials.get_mut("a").unwrap().password = SecretSource::Value(Secret::new("rotated"));
-    let changed = supervisor
-        .call(|r| SupervisorMsg::Reload(Box::new(new), r), None)
-        .await
-        .unwrap()
-        .into_done()
-        .unwrap();
+    let changed = reload(&supervisor, new).await;
     assert_eq!(
         changed,
         ["accounts.a restarted"],
@@ -331,12 +331,7 @@ async fn accounts_of_one_connector_share_its_limit_across_reloads() {
     let mut new = old.clone();
     new.accounts.get_mut("a").unwrap().check_interval = Duration::from_secs(90);
     new.credentials.get_mut("direct").unwrap().username = "someone".into();
-    let changed = supervisor
-        .call(|r| SupervisorMsg::Reload(Box::new(new), r), None)
-        .await
-        .unwrap()
-        .into_done()
-        .unwrap();
+    let changed = reload(&supervisor, new).await;
     assert!(
         changed.contains(&"accounts.a restarted".to_string()),
         "{changed:?}"

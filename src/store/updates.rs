@@ -159,6 +159,13 @@ fn mark_one_deleted(t: &mut Tables, account: &str, key: &str) -> Result<bool> {
     else {
         return Ok(false);
     };
+    mark_gone(t, id, key)?;
+    release_key(t, account, key)?;
+    Ok(true)
+}
+
+/// Marks message `id` deleted on the server when it is still the one stored under `key`.
+fn mark_gone(t: &mut Tables, id: u64, key: &str) -> Result<()> {
     let record = t
         .metas
         .get(id)
@@ -166,15 +173,14 @@ fn mark_one_deleted(t: &mut Tables, account: &str, key: &str) -> Result<bool> {
         .map(|v| v.value().to_vec());
     if let Some(bytes) = record {
         let mut rec: StoredRecord = decode(id, &bytes)?;
-        if rec.server_key == key {
+        if rec.server_key == key && rec.meta.on_server != OnServer::Deleted {
             rec.meta.on_server = OnServer::Deleted;
             t.metas
                 .insert(id, encode(&rec).as_slice())
                 .map_err(db_err("write a message"))?;
         }
     }
-    release_key(t, account, key)?;
-    Ok(true)
+    Ok(())
 }
 
 /// Forgets `key`: it names nothing on the server any more. A message stored under it that
@@ -191,21 +197,7 @@ fn release_key(t: &mut Tables, account: &str, key: &str) -> Result<()> {
     if id == SEEN_NOT_INGESTED {
         return Ok(());
     }
-    let record = t
-        .metas
-        .get(id)
-        .map_err(db_err("read a message"))?
-        .map(|v| v.value().to_vec());
-    if let Some(bytes) = record {
-        let mut rec: StoredRecord = decode(id, &bytes)?;
-        if rec.server_key == key && rec.meta.on_server != OnServer::Deleted {
-            rec.meta.on_server = OnServer::Deleted;
-            t.metas
-                .insert(id, encode(&rec).as_slice())
-                .map_err(db_err("write a message"))?;
-        }
-    }
-    Ok(())
+    mark_gone(t, id, key)
 }
 
 /// Reads an account's state, applies `change`, writes it back and commits `txn`.
