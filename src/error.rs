@@ -51,6 +51,22 @@ impl Stage {
     }
 }
 
+/// What a caller does about a failure beyond its stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing special: retried after the backoff.
+    #[default]
+    Other,
+    /// The server refused the login (a wrong password, a token it does not accept).
+    LoginRefused,
+    /// The server ended the session because its login expired (Microsoft's
+    /// `AccessTokenExpired`): logging in afresh goes on at once.
+    LoginExpired,
+    /// The OAuth2 credential needs new consent: nothing is asked of its token endpoint
+    /// until its seed, its secret or the config changes.
+    NeedsConsent,
+}
+
 /// A failed step of a check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckError {
@@ -58,6 +74,8 @@ pub struct CheckError {
     pub stage: Stage,
     /// What failed, for people; never a secret.
     pub message: String,
+    /// What a caller does about it.
+    pub failure: Failure,
 }
 
 impl CheckError {
@@ -66,6 +84,24 @@ impl CheckError {
         CheckError {
             stage,
             message: message.into(),
+            failure: Failure::Other,
+        }
+    }
+
+    /// The same error, marked as `failure`.
+    pub fn because(mut self, failure: Failure) -> Self {
+        self.failure = failure;
+        self
+    }
+
+    /// The server ended the session, saying `words`: a login that expired when its words
+    /// say so (`AccessTokenExpired`), else an ordinary failure.
+    pub fn ended_by_server(stage: Stage, words: &str) -> Self {
+        let error = CheckError::new(stage, format!("the server ended the session: {words}"));
+        if words.to_ascii_lowercase().contains("accesstokenexpired") {
+            error.because(Failure::LoginExpired)
+        } else {
+            error
         }
     }
 }

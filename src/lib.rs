@@ -71,13 +71,16 @@ pub mod metrics;
 pub mod mime;
 pub mod model;
 pub mod net;
+pub mod oauth2;
 pub mod parse;
 pub mod pop3;
 pub mod progress;
 pub mod protocol;
 pub mod report;
+pub mod sasl;
 pub mod secret;
 pub mod server;
+pub mod shared;
 pub mod store;
 pub mod text;
 

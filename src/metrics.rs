@@ -31,6 +31,15 @@ pub const STORE_COMMIT_DURATION: &str = "mail_ingest_store_commit_duration_secon
 pub const STORE_WRITABLE: &str = "mail_ingest_store_writable";
 /// Histogram: messages per store commit.
 pub const STORE_BATCH_MESSAGES: &str = "mail_ingest_store_batch_messages";
+/// Counter: token endpoint requests by credential, grant and outcome (ok, refused, failed).
+pub const OAUTH2_TOKEN_REQUESTS: &str = "mail_ingest_oauth2_token_requests_total";
+/// Gauge: Unix time the credential's current access token expires.
+pub const OAUTH2_TOKEN_EXPIRY: &str = "mail_ingest_oauth2_token_expiry_timestamp_seconds";
+/// Gauge: 1 while the credential needs new consent (`invalid_grant`, `invalid_client`).
+pub const OAUTH2_NEEDS_CONSENT: &str = "mail_ingest_oauth2_needs_consent";
+/// Counter: logins the server refused, by account and mechanism (password, xoauth2,
+/// oauthbearer).
+pub const LOGINS_REFUSED: &str = "mail_ingest_logins_refused_total";
 
 /// Exports an account's counters at zero from its start, so dashboards and alerts see a
 /// series (and `rate()` a first sample) before anything has happened.
@@ -125,6 +134,25 @@ pub fn describe() {
     describe_gauge!(
         STORE_WRITABLE,
         "1 while the store can be written, 0 after a failed write (a full disk) until it can"
+    );
+    describe_counter!(
+        OAUTH2_TOKEN_REQUESTS,
+        Unit::Count,
+        "Requests to an OAuth2 token endpoint (or token command), by credential, grant and outcome: ok, refused, failed"
+    );
+    describe_gauge!(
+        OAUTH2_TOKEN_EXPIRY,
+        Unit::Seconds,
+        "Unix time the credential's current OAuth2 access token expires"
+    );
+    describe_gauge!(
+        OAUTH2_NEEDS_CONSENT,
+        "1 while the OAuth2 credential needs new consent (the endpoint answered invalid_grant or invalid_client)"
+    );
+    describe_counter!(
+        LOGINS_REFUSED,
+        Unit::Count,
+        "Logins the mail server refused, by account and mechanism: password, xoauth2, oauthbearer"
     );
     describe_histogram!(
         STORE_BATCH_MESSAGES,

@@ -162,6 +162,12 @@ pub struct AccountReport {
     /// Why the server refuses the owed deletes (a read-only mailbox, missing rights), while
     /// it does; ingestion goes on meanwhile.
     pub delete_error: Option<String>,
+    /// How it logs in: `password`, `xoauth2` or `oauthbearer`.
+    pub auth: String,
+    /// True while its OAuth2 credential needs new consent (the token endpoint answered
+    /// `invalid_grant` or `invalid_client`): nothing is asked of the endpoint until the
+    /// credential's seed, secret or config changes.
+    pub needs_consent: bool,
 }
 
 /// The outcome of one check of one account: a line of `check`, the answer of

@@ -77,6 +77,18 @@ pub fn account(
         oversize: stored.oversize,
         size_mismatch: stored.size_mismatch,
         delete_error: stored.delete_error,
+        auth: match config
+            .credentials
+            .get(&a.credential)
+            .and_then(|c| c.oauth2())
+        {
+            Some(o) => o.mechanism.as_str().into(),
+            None => "password".into(),
+        },
+        needs_consent: match &live {
+            Some(l) => l.needs_consent,
+            None => stored.needs_consent,
+        },
     }))
 }
 

@@ -1,73 +1,187 @@
 //! One account's mail server as the rest of mail-ingest reaches it: the account's protocol
 //! (IMAP or POP3), its connector and its login behind [`MailServer`], so the account actor
-//! and `test ACCOUNT` open sessions without knowing which protocol they speak.
+//! and `test ACCOUNT` open sessions without knowing which protocol they speak or how the
+//! account logs in (a password read at every connection, or an OAuth2 token from the
+//! credential's [`TokenManager`], refreshed once and tried again when the server refuses it).
+
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::config::{AccountConfig, Credential, CredentialError, Login, Protocol};
-use crate::error::{CheckError, Stage, chain};
+use crate::config::{AccountConfig, Credential, CredentialError, Protocol};
+use crate::error::{CheckError, Failure, Stage, chain};
 use crate::imap::{ImapSession, idle};
+use crate::metrics as m;
 use crate::net::ConnectorHandle;
+use crate::oauth2::{AccessToken, TokenError, TokenManager};
 use crate::pop3::Pop3Session;
 use crate::protocol::{MailServer, Session, WatchEnd};
+use crate::sasl::MailLogin;
 
-/// An account's server, reached directly or through its connector, logged in with its
-/// credential, whose password is read at every connection (a rotated password file or
-/// command needs no restart).
+/// How an account's server is logged in to.
+#[derive(Clone)]
+pub enum Authority {
+    /// The credential's password, read at every connection.
+    Password(Credential),
+    /// The access tokens of the credential's manager.
+    Tokens(Arc<TokenManager>),
+    /// The account names no credential that exists: every connection fails.
+    Missing,
+}
+
+/// An account's server, reached directly or through its connector, logged in as its
+/// credential says.
 pub struct AccountServer {
     account: AccountConfig,
     connector: Option<ConnectorHandle>,
-    /// The account's credential (`None`: not configured; every connection fails then).
-    credential: Option<Credential>,
+    authority: Authority,
+    /// The token of the last login, to discard when the server ends a session for it.
+    last_token: Mutex<Option<AccessToken>>,
 }
 
 impl AccountServer {
-    /// The server of `account`, through `connector` when given, logging in with
-    /// `credential`.
+    /// The server of `account`, through `connector` when given, logging in by `authority`.
     pub fn new(
         account: AccountConfig,
         connector: Option<ConnectorHandle>,
-        credential: Option<Credential>,
+        authority: Authority,
     ) -> Self {
+        for mechanism in ["password", "xoauth2", "oauthbearer"] {
+            metrics::counter!(m::LOGINS_REFUSED, "account" => account.name.clone(), "mechanism" => mechanism).increment(0);
+        }
         AccountServer {
             account,
             connector,
-            credential,
+            authority,
+            last_token: Mutex::new(None),
         }
     }
 
-    /// The login, its password read now.
-    fn login(&self) -> Result<Login, CheckError> {
+    /// The login now: the password read, or a token from the manager.
+    async fn login(&self) -> Result<(MailLogin, Option<AccessToken>), CheckError> {
         let name = &self.account.credential;
-        let error = match &self.credential {
-            None => CredentialError::Unknown(name.clone()),
-            Some(c) => match c.resolve() {
-                Ok(login) => return Ok(login),
-                Err(e) => CredentialError::Secret(name.clone(), e),
-            },
+        match &self.authority {
+            Authority::Missing => Err(CheckError::new(
+                Stage::Auth,
+                chain(&CredentialError::Unknown(name.clone())),
+            )),
+            Authority::Password(credential) => credential
+                .password_login(name)
+                .await
+                .map(|login| (MailLogin::Password(login), None))
+                .map_err(|e| CheckError::new(Stage::Auth, chain(&e))),
+            Authority::Tokens(tokens) => {
+                let token = tokens.token().await.map_err(token_error)?;
+                *self.last_token.lock().expect("not poisoned") = Some(token.clone());
+                Ok((MailLogin::Bearer(tokens.login(&token)), Some(token)))
+            }
+        }
+    }
+
+    /// Connects and logs in with `login`, counting a refusal.
+    async fn open_as(&self, login: &MailLogin) -> Result<Box<dyn Session>, CheckError> {
+        let connector = self.connector.as_ref();
+        let opened: Result<Box<dyn Session>, CheckError> = match self.account.protocol {
+            Protocol::Imap => ImapSession::open(&self.account, connector, login)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Session>),
+            Protocol::Pop3 => Pop3Session::open(&self.account, connector, login)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Session>),
         };
-        Err(CheckError::new(Stage::Auth, chain(&error)))
+        if let Err(e) = &opened
+            && e.failure == Failure::LoginRefused
+        {
+            metrics::counter!(m::LOGINS_REFUSED, "account" => self.account.name.clone(), "mechanism" => login.mechanism()).increment(1);
+        }
+        opened
+    }
+
+    /// The token manager, when the account logs in with OAuth2.
+    pub fn tokens(&self) -> Option<&Arc<TokenManager>> {
+        match &self.authority {
+            Authority::Tokens(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// What `test ACCOUNT` shows of the login: the mechanism and, for a token, its expiry.
+    pub fn login_words(&self) -> String {
+        match &self.authority {
+            Authority::Tokens(t) => {
+                let expiry = match t.status().expires_at {
+                    Some(at) => format!("token expires {}", humantime::format_rfc3339_seconds(at)),
+                    None => "token from a command, its expiry kept by the command".into(),
+                };
+                format!(
+                    "{} (grant {}, {expiry})",
+                    t.mechanism().sasl_name(),
+                    t.grant()
+                )
+            }
+            _ => "password".into(),
+        }
+    }
+}
+
+/// A token manager's error as a check's: at the auth stage, marked when only new consent
+/// helps.
+fn token_error(e: TokenError) -> CheckError {
+    let consent = matches!(e, TokenError::NeedsConsent { .. });
+    let error = CheckError::new(Stage::Auth, e.to_string());
+    if consent {
+        error.because(Failure::NeedsConsent)
+    } else {
+        error
     }
 }
 
 #[async_trait]
 impl MailServer for AccountServer {
     async fn open(&self) -> Result<Box<dyn Session>, CheckError> {
-        let login = self.login()?;
-        let connector = self.connector.as_ref();
-        Ok(match self.account.protocol {
-            Protocol::Imap => Box::new(ImapSession::open(&self.account, connector, &login).await?),
-            Protocol::Pop3 => Box::new(Pop3Session::open(&self.account, connector, &login).await?),
-        })
+        let (login, token) = self.login().await?;
+        match (self.open_as(&login).await, &self.authority, token) {
+            (Err(e), Authority::Tokens(tokens), Some(token))
+                if e.failure == Failure::LoginRefused =>
+            {
+                // One forced refresh and one more try: the token may have been revoked or
+                // may have expired early.
+                tracing::info!(account = %self.account.name, error = %e, "the server refused the access token; asking for a new one");
+                tokens.discard(&token).await;
+                let (login, _) = self.login().await?;
+                self.open_as(&login).await.map_err(|mut e| {
+                    if e.failure == Failure::LoginRefused {
+                        e.message.push_str(" (also with a newly requested token: check that the application may read this mailbox, and the scope)");
+                    }
+                    e
+                })
+            }
+            (opened, _, _) => opened,
+        }
+    }
+
+    async fn login_expired(&self) {
+        let token = self.last_token.lock().expect("not poisoned").take();
+        if let (Authority::Tokens(tokens), Some(token)) = (&self.authority, token) {
+            tokens.discard(&token).await;
+        }
     }
 
     async fn watch(&self, wake: &(dyn Fn() + Send + Sync)) -> WatchEnd {
         if self.account.protocol != Protocol::Imap {
             return WatchEnd::Unsupported;
         }
-        match self.login() {
-            Ok(login) => idle::watch(&self.account, self.connector.as_ref(), &login, wake).await,
-            Err(e) => WatchEnd::Failed(e),
+        let (login, token) = match self.login().await {
+            Ok(l) => l,
+            Err(e) => return WatchEnd::Failed(e),
+        };
+        let end = idle::watch(&self.account, self.connector.as_ref(), &login, wake).await;
+        if let (WatchEnd::Failed(e), Authority::Tokens(tokens), Some(token)) =
+            (&end, &self.authority, token)
+            && matches!(e.failure, Failure::LoginRefused | Failure::LoginExpired)
+        {
+            tokens.discard(&token).await;
         }
+        end
     }
 }

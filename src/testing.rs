@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::actors::account::AccountParts;
 use crate::actors::wiring::Wiring;
 use crate::check::{Destination, Known, Ledger, Leftovers, Settled};
-use crate::config::{AccountConfig, Config};
+use crate::config::AccountConfig;
 use crate::error::{CheckError, Stage};
 use crate::net::ConnectorHandle;
 use crate::progress::Progress;
@@ -389,7 +389,12 @@ impl Ledger for MemoryLedger {
         Ok(self.with(|l| l.epochs.insert(account.to_string(), epoch)))
     }
 
-    async fn record_check(&self, account: &str, error: Option<String>) -> Result<u64, CheckError> {
+    async fn record_check(
+        &self,
+        account: &str,
+        error: Option<String>,
+        _needs_consent: bool,
+    ) -> Result<u64, CheckError> {
         Ok(self.with(|l| {
             l.checks.push((account.to_string(), error));
             l.owed.iter().filter(|(a, _)| a == account).count() as u64
@@ -559,9 +564,9 @@ impl Wiring for ScriptedWiring {
 
     fn parts(
         &self,
-        _config: &Config,
         account: &AccountConfig,
         connector: Option<ConnectorHandle>,
+        _authority: crate::server::Authority,
     ) -> AccountParts {
         self.started.lock().unwrap().push(account.name.clone());
         self.connectors
@@ -578,5 +583,9 @@ impl Wiring for ScriptedWiring {
             )),
             ledger: Arc::new(self.ledger.clone()),
         }
+    }
+
+    fn refresh_tokens(&self) -> Arc<dyn crate::oauth2::RefreshTokens> {
+        Arc::new(crate::oauth2::MemoryRefreshTokens::default())
     }
 }

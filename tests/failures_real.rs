@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use mail_ingest::MailIngest;
-use mail_ingest::config::{Protocol, TlsMode};
+use mail_ingest::config::{CredentialAuth, Protocol, TlsMode};
 use mail_ingest::model::AccountRunState;
 use support::config::{account, config, via};
 use support::{Dovecot, corpus};
@@ -221,7 +221,7 @@ async fn a_rotated_password_file_applies_at_the_next_connection() {
         "rot".into(),
         Credential {
             username: "rot".into(),
-            password: SecretSource::File(secret.clone()),
+            auth: CredentialAuth::Password(SecretSource::File(secret.clone())),
         },
     );
     let ingest = support::config::on_demand(cfg).await;

@@ -6,20 +6,21 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
-use mail_ingest::config::{Credential, Login};
+use mail_ingest::config::{Credential, CredentialAuth, Login};
 use mail_ingest::config::{Protocol, TlsMode};
 use mail_ingest::imap::ImapSession;
 use mail_ingest::net::ConnectorHandle;
 use mail_ingest::pop3::Pop3Session;
 use mail_ingest::protocol::Session;
+use mail_ingest::sasl::MailLogin;
 use mail_ingest::secret::{Secret, SecretSource};
 use support::{Dovecot, Socks, config::account, corpus};
 
-fn login(user: &str, password: &str) -> Login {
-    Login {
+fn login(user: &str, password: &str) -> MailLogin {
+    MailLogin::Password(Login {
         username: user.into(),
         password: Secret::new(password),
-    }
+    })
 }
 
 fn line(r: &mut impl BufRead) -> String {
@@ -107,7 +108,7 @@ async fn both_socks_proxies_relay() {
     support::config::via(&mut cfg, "carol", "micro", &micro);
     let wrong = Credential {
         username: "proxyuser".into(),
-        password: SecretSource::Value(Secret::new("wrong")),
+        auth: CredentialAuth::Password(SecretSource::Value(Secret::new("wrong"))),
     };
     let handle = ConnectorHandle::new(&cfg.connectors["micro"], Some(("wrong".into(), wrong)));
     let err = ImapSession::open(&a, Some(&handle), &pw)

@@ -16,7 +16,7 @@ use super::status::AccountStatus;
 use crate::backoff::Backoff;
 use crate::check::{self, Destination, Ledger};
 use crate::config::{AccountConfig, Protocol};
-use crate::error::{CheckError, Stage};
+use crate::error::{CheckError, Failure, Stage};
 use crate::metrics as m;
 use crate::model::{AccountRunState, CheckSummary};
 use crate::protocol::{MailServer, WatchEnd};
@@ -226,21 +226,36 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Opens a session and runs the check into a fresh sink.
+/// Opens a session and runs the check into a fresh sink. A session the server ended
+/// because its login expired (an OAuth2 token) is opened once more with a fresh login and
+/// the check goes on from where it stopped: what was stored is known, what was not is
+/// fetched again, and only acknowledged messages were deleted.
 async fn check_once(args: &AccountArgs, summary: &mut CheckSummary) -> Result<(), CheckError> {
-    let session = args.parts.server.open().await?;
-    let progress = args.status.progress.clone();
-    let mut sink = args.parts.destination.sink(&args.account, progress.clone());
-    let ledger = args.parts.ledger.as_ref();
-    check::run(
-        &args.account,
-        session,
-        sink.as_mut(),
-        ledger,
-        &progress,
-        summary,
-    )
-    .await
+    let server = &args.parts.server;
+    let mut fresh_login = false;
+    loop {
+        let session = server.open().await?;
+        let progress = args.status.progress.clone();
+        let mut sink = args.parts.destination.sink(&args.account, progress.clone());
+        let ledger = args.parts.ledger.as_ref();
+        let result = check::run(
+            &args.account,
+            session,
+            sink.as_mut(),
+            ledger,
+            &progress,
+            summary,
+        )
+        .await;
+        match result {
+            Err(e) if e.failure == Failure::LoginExpired && !fresh_login => {
+                tracing::info!(account = %args.account.name, error = %e, "the session's login expired; logging in again");
+                server.login_expired().await;
+                fresh_login = true;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Counts a finished check in the metrics, the live status and the ledger.
@@ -253,6 +268,7 @@ async fn record_outcome(
     let name = &args.account.name;
     metrics::histogram!(m::CHECK_DURATION, "account" => name.clone()).record(elapsed.as_secs_f64());
     let mut stage = None;
+    let needs_consent = matches!(&result, Err(e) if e.failure == Failure::NeedsConsent);
     if let Err(e) = &result {
         summary.errors += 1;
         summary.error = Some(e.message.clone());
@@ -266,7 +282,8 @@ async fn record_outcome(
     let ok = summary.error.is_none();
     let outcome = if ok { "ok" } else { "failed" };
     metrics::counter!(m::CHECKS, "account" => name.clone(), "outcome" => outcome).increment(1);
-    args.status.record_check(stage, summary.error.clone());
+    args.status
+        .record_check(stage, summary.error.clone(), needs_consent);
     metrics::gauge!(m::ACCOUNT_UP, "account" => name.clone()).set(if ok { 1.0 } else { 0.0 });
     if ok {
         let now = SystemTime::now()
@@ -279,7 +296,7 @@ async fn record_outcome(
     let pending = args
         .parts
         .ledger
-        .record_check(name, summary.error.clone())
+        .record_check(name, summary.error.clone(), needs_consent)
         .await
         .unwrap_or(0);
     metrics::gauge!(m::PENDING_DELETES, "account" => name.clone()).set(pending as f64);

@@ -139,7 +139,12 @@ impl Ledger for StoreLedger {
         .await
     }
 
-    async fn record_check(&self, account: &str, error: Option<String>) -> Result<u64, CheckError> {
+    async fn record_check(
+        &self,
+        account: &str,
+        error: Option<String>,
+        needs_consent: bool,
+    ) -> Result<u64, CheckError> {
         let account = account.to_string();
         self.blocking(move |s| {
             s.update_account_state(&account, |st| {
@@ -149,6 +154,7 @@ impl Ledger for StoreLedger {
                     st.last_success = Some(now);
                 }
                 st.last_error = error;
+                st.needs_consent = needs_consent;
             })?;
             s.pending_delete_count(&account)
         })

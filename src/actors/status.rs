@@ -18,6 +18,8 @@ pub struct Live {
     pub last_stage: Option<Stage>,
     /// The last failure's message.
     pub last_error: Option<String>,
+    /// The last check failed because the OAuth2 credential needs new consent.
+    pub needs_consent: bool,
 }
 
 /// One account's live status, shared (see the module documentation).
@@ -36,6 +38,7 @@ impl AccountStatus {
                 state,
                 last_stage: None,
                 last_error: None,
+                needs_consent: false,
             }),
             progress: Arc::default(),
         }
@@ -51,10 +54,12 @@ impl AccountStatus {
         self.live.write().unwrap_or_else(|e| e.into_inner()).state = state;
     }
 
-    /// Records how a check ended: the stage and message of its failure, or none.
-    pub fn record_check(&self, stage: Option<Stage>, error: Option<String>) {
+    /// Records how a check ended: the stage and message of its failure, or none, and
+    /// whether the credential needs new consent.
+    pub fn record_check(&self, stage: Option<Stage>, error: Option<String>, needs_consent: bool) {
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
         live.last_stage = stage;
         live.last_error = error;
+        live.needs_consent = needs_consent;
     }
 }

@@ -1,4 +1,5 @@
-//! The supervisor: builds the tree (what the wiring shares, connectors, one account actor
+//! The supervisor: builds the tree (what the wiring shares, connectors and token managers
+//! ([`Shared`]), one account actor
 //! per enabled account), restarts a failed account actor with capped, jittered backoff while
 //! the others carry on (from the first delay again once it ran healthy for a while), and
 //! applies a reloaded config by restarting only what changed.
@@ -22,7 +23,7 @@ use crate::backoff::Backoff;
 use crate::config::{AccountConfig, Config};
 use crate::metrics as m;
 use crate::model::AccountRunState;
-use crate::net::ConnectorHandle;
+use crate::shared::Shared;
 
 /// An account actor that ran longer than this before it failed was healthy: its restart
 /// delay starts from the first one again. As long as the longest restart delay, so an actor
@@ -65,8 +66,8 @@ pub struct SupervisorState {
     wiring: Arc<dyn Wiring>,
     registry: Registry,
     automatic: bool,
-    /// One handle per `[connectors.*]`.
-    connectors: HashMap<String, ConnectorHandle>,
+    /// The connectors and token managers the accounts share.
+    shared: Shared,
     /// Which account each running actor serves, and since when.
     actors: HashMap<ActorId, (String, Instant)>,
     /// Account actors stopped on purpose (reload), whose exit is not a failure.
@@ -92,7 +93,7 @@ impl Actor for Supervisor {
             wiring: args.wiring,
             registry: args.registry,
             automatic: args.automatic,
-            connectors: HashMap::new(),
+            shared: Shared::default(),
             actors: HashMap::new(),
             stopping: HashSet::new(),
             restarts: HashMap::new(),
@@ -106,7 +107,7 @@ impl Actor for Supervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         state.wiring.start(myself.get_cell()).await?;
-        state.connectors = build_connectors(None, &state.config);
+        state.shared = Shared::build(None, &state.config, &state.wiring.refresh_tokens());
         let accounts: Vec<AccountConfig> = state.config.accounts.values().cloned().collect();
         for account in accounts {
             start_account(&myself, state, account).await;
@@ -232,31 +233,10 @@ fn child_exited(
                 "internal failure: {}",
                 why.unwrap_or_else(|| "stopped".into())
             )),
+            false,
         );
     let name2 = name.clone();
     myself.send_after(delay, move || SupervisorMsg::Respawn(name2));
-}
-
-/// One handle per connector of `new`. A connector whose settings are the same as in `old`
-/// keeps its handle, so the accounts that go on using it (not restarted) and those started
-/// now count against one `max_connections`.
-fn build_connectors(
-    old: Option<(&Config, &HashMap<String, ConnectorHandle>)>,
-    new: &Config,
-) -> HashMap<String, ConnectorHandle> {
-    new.connectors
-        .values()
-        .map(|c| {
-            m::register_connector(&c.name);
-            let kept = old.and_then(|(config, handles)| {
-                (config.connector_settings(&c.name) == new.connector_settings(&c.name))
-                    .then(|| handles.get(&c.name).cloned())
-                    .flatten()
-            });
-            let handle = kept.unwrap_or_else(|| ConnectorHandle::of(new, c));
-            (c.name.clone(), handle)
-        })
-        .collect()
 }
 
 async fn start_account(
@@ -272,12 +252,10 @@ async fn start_account(
             .set_actor(&name, None, AccountRunState::Disabled);
         return;
     }
-    let connector = account
-        .connector
-        .as_ref()
-        .and_then(|c| state.connectors.get(c).cloned());
+    let connector = state.shared.connector(&account);
+    let authority = state.shared.authority(&state.config, &account);
     let args = AccountArgs {
-        parts: state.wiring.parts(&state.config, &account, connector),
+        parts: state.wiring.parts(&account, connector, authority),
         status: state.registry.status(&name, AccountRunState::Idle),
         automatic: state.automatic,
         account,
@@ -326,7 +304,11 @@ async fn reload(
 ) -> Vec<String> {
     let old = std::mem::replace(&mut state.config, new);
     let new = state.config.clone();
-    state.connectors = build_connectors(Some((&old, &state.connectors)), &new);
+    state.shared = Shared::build(
+        Some((&old, &state.shared)),
+        &new,
+        &state.wiring.refresh_tokens(),
+    );
     let mut changed = Vec::new();
     for name in old.accounts.keys() {
         if !new.accounts.contains_key(name) {

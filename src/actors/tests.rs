@@ -12,7 +12,7 @@ use super::CallResultExt;
 use super::account::AccountMsg;
 use super::registry::Registry;
 use super::supervisor::{HEALTHY_RUN, Supervisor, SupervisorArgs, SupervisorMsg};
-use crate::config::{AccountConfig, Config, Protocol};
+use crate::config::{AccountConfig, Config, CredentialAuth, Protocol};
 use crate::error::Stage;
 use crate::model::CheckSummary;
 use crate::secret::{Secret, SecretSource};
@@ -300,7 +300,8 @@ async fn a_reload_restarts_an_account_whose_password_changed() {
     let old = config(vec![account("a"), account("b")]);
     let (supervisor, _) = start(old.clone(), &wiring).await;
     let mut new = old.clone();
-    new.credentials.get_mut("a").unwrap().password = SecretSource::Value(Secret::new("rotated"));
+    new.credentials.get_mut("a").unwrap().auth =
+        CredentialAuth::Password(SecretSource::Value(Secret::new("rotated")));
     let changed = reload(&supervisor, new).await;
     assert_eq!(
         changed,

@@ -15,11 +15,12 @@ use super::parser::ParserActor;
 use super::pipeline::{Pipeline, StoreSink};
 use super::store::StoreActor;
 use crate::check::Destination;
-use crate::config::{AccountConfig, Config};
+use crate::config::AccountConfig;
 use crate::net::ConnectorHandle;
+use crate::oauth2::{RefreshTokens, StoreRefreshTokens};
 use crate::progress::Progress;
 use crate::protocol::Sink;
-use crate::server::AccountServer;
+use crate::server::{AccountServer, Authority};
 use crate::store::Store;
 
 /// Makes the parts of each account (see the module documentation).
@@ -28,13 +29,16 @@ pub trait Wiring: Send + Sync + 'static {
     /// Starts what the accounts share, linked to `supervisor`: when one of those ends, the
     /// supervisor stops (and `/health` says so).
     async fn start(&self, supervisor: ActorCell) -> Result<(), ActorProcessingErr>;
-    /// One account's parts, reaching its server through `connector` when given.
+    /// One account's parts, reaching its server through `connector` when given and
+    /// logging in by `authority`.
     fn parts(
         &self,
-        config: &Config,
         account: &AccountConfig,
         connector: Option<ConnectorHandle>,
+        authority: Authority,
     ) -> AccountParts;
+    /// Where token managers keep rotated refresh tokens.
+    fn refresh_tokens(&self) -> Arc<dyn RefreshTokens>;
 }
 
 /// The real wiring: network, parser and store actors, the store (see the module docs).
@@ -72,21 +76,24 @@ impl Wiring for MailWiring {
 
     fn parts(
         &self,
-        config: &Config,
         account: &AccountConfig,
         connector: Option<ConnectorHandle>,
+        authority: Authority,
     ) -> AccountParts {
         let pipeline = self
             .pipeline
             .get()
             .expect("the supervisor starts the wiring before any account")
             .clone();
-        let credential = config.credentials.get(&account.credential).cloned();
         AccountParts {
-            server: Arc::new(AccountServer::new(account.clone(), connector, credential)),
+            server: Arc::new(AccountServer::new(account.clone(), connector, authority)),
             destination: Arc::new(pipeline),
             ledger: Arc::new(StoreLedger(self.store.clone())),
         }
+    }
+
+    fn refresh_tokens(&self) -> Arc<dyn RefreshTokens> {
+        Arc::new(StoreRefreshTokens(self.store.clone()))
     }
 }
 

@@ -80,7 +80,12 @@ pub trait Ledger: Send + Sync {
     async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError>;
     /// Records the mailbox's epoch (IMAP UIDVALIDITY); returns the one recorded before.
     async fn note_epoch(&self, account: &str, epoch: u32) -> Result<Option<u32>, CheckError>;
-    /// Records a check's end (and its error, if it failed), durably; returns how many
-    /// deletes are owed now.
-    async fn record_check(&self, account: &str, error: Option<String>) -> Result<u64, CheckError>;
+    /// Records a check's end (its error, if it failed, and whether its credential needs new
+    /// consent), durably; returns how many deletes are owed now.
+    async fn record_check(
+        &self,
+        account: &str,
+        error: Option<String>,
+        needs_consent: bool,
+    ) -> Result<u64, CheckError>;
 }

@@ -1,15 +1,17 @@
 //! One function per command.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use mail_ingest::config::{Config, Loaded, Severity};
+use mail_ingest::config::{Config, Credential, Grant, Loaded, Severity};
 use mail_ingest::error::chain;
 use mail_ingest::http::client::DaemonError;
 use mail_ingest::model::CheckSummary;
-use mail_ingest::net::ConnectorHandle;
+use mail_ingest::oauth2::{MemoryRefreshTokens, RefreshTokens, StoreRefreshTokens};
 use mail_ingest::protocol::MailServer;
 use mail_ingest::server::AccountServer;
-use mail_ingest::store::StoreError;
+use mail_ingest::shared::Shared;
+use mail_ingest::store::{Store, StoreError};
 use mail_ingest::text::printable_line;
 use mail_ingest::{IngestError, MailIngest, Options};
 
@@ -97,25 +99,28 @@ async fn test(config: &Config, name: &str) -> Outcome {
         eprintln!("error: {}", config.unknown_account(name));
         return Outcome::Usage;
     };
-    let user = match config.login(&account.credential) {
-        Ok(login) => login.username,
+    let Some(credential) = config.credentials.get(&account.credential) else {
+        eprintln!("{name}: unknown credential `{}`", account.credential);
+        return Outcome::Failed;
+    };
+    let kept = match refresh_tokens(config, credential) {
+        Ok(kept) => kept,
         Err(e) => {
-            eprintln!("{name}: {}", chain(&e));
+            eprintln!("{name}: {e}");
             return Outcome::Failed;
         }
     };
-    let connector = account
-        .connector
-        .as_ref()
-        .and_then(|c| config.connectors.get(c))
-        .map(|c| ConnectorHandle::of(config, c));
+    let shared = Shared::build(None, config, &kept);
     let via = account
         .connector
         .as_deref()
         .map(|c| format!(" via connector `{c}`"))
         .unwrap_or_default();
-    let credential = config.credentials.get(&account.credential).cloned();
-    let server = AccountServer::new(account.clone(), connector, credential);
+    let server = AccountServer::new(
+        account.clone(),
+        shared.connector(account),
+        shared.authority(config, account),
+    );
     let probed = async {
         let mut session = server.open().await?;
         let probe = session.probe().await?;
@@ -125,10 +130,12 @@ async fn test(config: &Config, name: &str) -> Outcome {
     match probed.await {
         Ok(probe) => {
             println!(
-                "{name}: connected to {}:{}{via} ({}), logged in as {user}",
+                "{name}: connected to {}:{}{via} ({}), logged in as {} with {}",
                 account.address,
                 account.port,
-                account.tls.as_str()
+                account.tls.as_str(),
+                credential.username,
+                server.login_words()
             );
             println!(
                 "capabilities: {}",
@@ -145,6 +152,26 @@ async fn test(config: &Config, name: &str) -> Outcome {
             );
             Outcome::Failed
         }
+    }
+}
+
+/// Where `test` keeps a rotated refresh token: in the store for the `refresh_token` grant
+/// (the provider may revoke the one it replaces), nowhere for the others. A store the daemon
+/// holds cannot take it, so such a credential is tested only while the daemon is stopped.
+fn refresh_tokens(
+    config: &Config,
+    credential: &Credential,
+) -> Result<Arc<dyn RefreshTokens>, String> {
+    let rotates = credential
+        .oauth2()
+        .is_some_and(|o| matches!(o.grant, Grant::RefreshToken { .. }));
+    if !rotates {
+        return Ok(Arc::new(MemoryRefreshTokens::default()));
+    }
+    match Store::open(&config.store.path) {
+        Ok(store) => Ok(Arc::new(StoreRefreshTokens(Arc::new(store)))),
+        Err(StoreError::InUse(_)) => Err("the running daemon holds the store, where this credential's latest refresh token is kept, and a test could make the provider revoke it; stop the daemon to test this account, or read its state with `accounts`".into()),
+        Err(e) => Err(chain(&e)),
     }
 }
 
@@ -237,7 +264,7 @@ async fn check_locally(
 
 /// Asks the running daemon to check.
 async fn check_via_daemon(config: &Config, names: &[String]) -> anyhow::Result<Vec<CheckSummary>> {
-    let client = source::daemon(config)?;
+    let client = source::daemon(config).await?;
     let checks = names.iter().map(|n| {
         let client = &client;
         async move {

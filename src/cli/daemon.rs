@@ -19,7 +19,7 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
     // Read before the store is opened: a token the config names but cannot give is a config
     // error, found before anything starts.
     let configured_token = match &config.http.token {
-        Some(src) => match src.resolve() {
+        Some(src) => match src.resolve().await {
             Ok(t) => Some(t),
             Err(e) => {
                 eprintln!("error: http.token: {}", chain(&e));

@@ -13,7 +13,7 @@ use super::args::{Cli, Command, Format, Outcome};
 use super::source::Source;
 
 pub async fn run(cli: &Cli, config: &Config) -> Outcome {
-    let source = match Source::open(config) {
+    let source = match Source::open(config).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

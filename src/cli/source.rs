@@ -17,10 +17,10 @@ pub enum Source {
 
 impl Source {
     /// Opens the store, or finds the daemon when the store is in use.
-    pub fn open(config: &Config) -> anyhow::Result<Source> {
+    pub async fn open(config: &Config) -> anyhow::Result<Source> {
         match open_store(config) {
             Ok(store) => Ok(Source::Store(store)),
-            Err(StoreError::InUse(_)) => daemon(config).map(Source::Daemon),
+            Err(StoreError::InUse(_)) => daemon(config).await.map(Source::Daemon),
             Err(e) => Err(e.into()),
         }
     }
@@ -36,9 +36,9 @@ pub fn open_store(config: &Config) -> Result<Option<Store>, StoreError> {
 
 /// The client for the daemon that holds the store, with the API token: the configured
 /// one, or the one the daemon made beside the store.
-pub fn daemon(config: &Config) -> anyhow::Result<DaemonClient> {
+pub async fn daemon(config: &Config) -> anyhow::Result<DaemonClient> {
     let token = match &config.http.token {
-        Some(src) => Some(src.resolve().context("http.token")?),
+        Some(src) => Some(src.resolve().await.context("http.token")?),
         None => {
             let file = token_file(&config.store.path);
             read_token(&file)

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::fingerprint::Fingerprint;
+pub use super::oauth2::{Grant, Mechanism, OAuth2Config, TokenEndpoint, TokenUrl};
 use crate::secret::{Secret, SecretError, SecretSource};
 
 /// IMAP or POP3.
@@ -86,10 +88,19 @@ pub struct HttpConfig {
 /// `[credentials.NAME]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Credential {
-    /// The login name.
+    /// The login name (with OAuth2: the mailbox, the SASL user).
     pub username: String,
-    /// Where the password comes from.
-    pub password: SecretSource,
+    /// How it proves itself.
+    pub auth: CredentialAuth,
+}
+
+/// How a credential proves itself: `password`, or an `[credentials.NAME.oauth2]` table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CredentialAuth {
+    /// A password (IMAP LOGIN, POP3 USER/PASS, SOCKS5 username/password).
+    Password(SecretSource),
+    /// An OAuth2 access token, sent with SASL XOAUTH2 or OAUTHBEARER.
+    OAuth2(Box<OAuth2Config>),
 }
 
 /// `[connectors.NAME]`: a SOCKS5 proxy.
@@ -128,8 +139,15 @@ pub struct AccountConfig {
     pub tls: TlsMode,
     /// "Skip certificate": accept any server certificate (warned and exported as a metric).
     pub skip_certificate: bool,
-    /// A PEM file of extra trusted CAs.
+    /// A PEM file of extra trusted CAs (besides the system's trust store).
     pub ca_file: Option<PathBuf>,
+    /// Trust only the server certificate of this SHA-256 fingerprint (names and chains are
+    /// then not checked).
+    pub tls_fingerprint: Option<Fingerprint>,
+    /// A PEM client certificate (chain) presented to the server, with `client_key`.
+    pub client_certificate: Option<PathBuf>,
+    /// The PEM private key of `client_certificate`.
+    pub client_key: Option<PathBuf>,
     /// "Keep copy in server": false deletes each message after it is durably stored.
     pub keep_copy: bool,
     /// "Automatic check": checked every `check_interval` (else only on demand).
@@ -169,6 +187,9 @@ impl AccountConfig {
             tls: TlsMode::Implicit,
             skip_certificate: false,
             ca_file: None,
+            tls_fingerprint: None,
+            client_certificate: None,
+            client_key: None,
             keep_copy: true,
             automatic_check: true,
             check_interval: Duration::from_secs(60),
@@ -239,7 +260,7 @@ impl Config {
             name.into(),
             Credential {
                 username: username.into(),
-                password,
+                auth: CredentialAuth::Password(password),
             },
         );
         self
@@ -275,26 +296,34 @@ impl Config {
         self.accounts.values().filter(|a| a.enabled)
     }
 
-    /// The login of a credential, its secret read now.
-    pub fn login(&self, credential: &str) -> Result<Login, CredentialError> {
-        let cred = self
-            .credentials
-            .get(credential)
-            .ok_or_else(|| CredentialError::Unknown(credential.to_string()))?;
-        cred.resolve()
-            .map_err(|e| CredentialError::Secret(credential.to_string(), e))
+    /// Adds a credential that logs in with OAuth2 (builder style).
+    pub fn with_oauth2_credential(
+        mut self,
+        name: &str,
+        username: &str,
+        oauth2: OAuth2Config,
+    ) -> Self {
+        self.credentials.insert(
+            name.into(),
+            Credential {
+                username: username.into(),
+                auth: CredentialAuth::OAuth2(Box::new(oauth2)),
+            },
+        );
+        self
     }
 }
 
-/// Everything one account's work depends on: its table, its credential, and its connector
-/// with that connector's credential. Equal settings in two configs are the same account; a
-/// reload restarts an account only when they differ. Secrets compare by their source (a
-/// password in the config by its value): file and environment secrets are read at every
-/// connection, so a rotated file needs no restart.
+/// Everything one account's work depends on: its table, its credential (with the connector
+/// its token endpoint is reached through), and its connector with that connector's
+/// credential. Equal settings in two configs are the same account; a reload restarts an
+/// account only when they differ. Secrets compare by their source (a password in the config
+/// by its value): file and environment secrets are read at every connection, so a rotated
+/// file needs no restart.
 #[derive(Debug, PartialEq)]
 pub struct AccountSettings<'a> {
     account: &'a AccountConfig,
-    credential: Option<&'a Credential>,
+    credential: Option<CredentialSettings<'a>>,
     connector: Option<ConnectorSettings<'a>>,
 }
 
@@ -305,13 +334,21 @@ pub struct ConnectorSettings<'a> {
     credential: Option<&'a Credential>,
 }
 
+/// Everything a credential's logins depend on: its table and, for OAuth2, the connector
+/// its token endpoint is reached through.
+#[derive(Debug, PartialEq)]
+pub struct CredentialSettings<'a> {
+    credential: &'a Credential,
+    endpoint_connector: Option<ConnectorSettings<'a>>,
+}
+
 impl Config {
     /// The settings account `name` runs with, if it is configured.
     pub fn account_settings(&self, name: &str) -> Option<AccountSettings<'_>> {
         let account = self.accounts.get(name)?;
         Some(AccountSettings {
             account,
-            credential: self.credentials.get(&account.credential),
+            credential: self.credential_settings(&account.credential),
             connector: account
                 .connector
                 .as_deref()
@@ -330,6 +367,19 @@ impl Config {
                 .and_then(|c| self.credentials.get(c)),
         })
     }
+
+    /// The settings credential `name` logs in with, if it is configured.
+    pub fn credential_settings(&self, name: &str) -> Option<CredentialSettings<'_>> {
+        let credential = self.credentials.get(name)?;
+        Some(CredentialSettings {
+            credential,
+            endpoint_connector: credential
+                .oauth2()
+                .and_then(|o| o.grant.endpoint())
+                .and_then(|e| e.connector.as_deref())
+                .and_then(|c| self.connector_settings(c)),
+        })
+    }
 }
 
 /// A credential with its secret read: what a LOGIN or a SOCKS5 authentication sends.
@@ -342,12 +392,26 @@ pub struct Login {
 }
 
 impl Credential {
-    /// Reads the secret now.
-    pub fn resolve(&self) -> Result<Login, SecretError> {
+    /// The username and password of credential `name`, its password read now.
+    pub async fn password_login(&self, name: &str) -> Result<Login, CredentialError> {
+        let CredentialAuth::Password(source) = &self.auth else {
+            return Err(CredentialError::NotPassword(name.to_string()));
+        };
         Ok(Login {
             username: self.username.clone(),
-            password: self.password.resolve()?,
+            password: source
+                .resolve()
+                .await
+                .map_err(|e| CredentialError::Secret(name.to_string(), e))?,
         })
+    }
+
+    /// The OAuth2 settings, when the credential uses OAuth2.
+    pub fn oauth2(&self) -> Option<&OAuth2Config> {
+        match &self.auth {
+            CredentialAuth::OAuth2(o) => Some(o),
+            CredentialAuth::Password(_) => None,
+        }
     }
 }
 
@@ -361,6 +425,9 @@ pub enum CredentialError {
     /// Its secret could not be read.
     #[error("cannot read the password of credentials.{0}")]
     Secret(String, #[source] SecretError),
+    /// A password was needed (a SOCKS5 proxy) but the credential uses OAuth2.
+    #[error("credentials.{0} uses oauth2, but a password is needed here")]
+    NotPassword(String),
 }
 
 /// The address of `/metrics`, `/health` and `/api/` unless `[http] listen` says otherwise.

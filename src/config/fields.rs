@@ -49,6 +49,11 @@ impl<'a, 'i> Fields<'a, 'i> {
         self.issues.push(Issue::warning(path, message));
     }
 
+    /// Where this reader records problems, for the reader of a sub-table.
+    pub fn issues(&mut self) -> &mut Issues {
+        self.issues
+    }
+
     /// The raw value of `key`, marking it as known.
     pub fn raw(&mut self, key: &'static str) -> Option<&'a Value> {
         self.seen.insert(key);

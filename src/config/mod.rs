@@ -9,13 +9,17 @@
 
 mod domain;
 mod fields;
+mod fingerprint;
 mod issues;
 mod load;
+mod oauth2;
 mod read;
+mod secrets;
 pub mod units;
 mod validate;
 
 pub use domain::*;
+pub use fingerprint::Fingerprint;
 pub use issues::{ConfigError, Issue, Issues, Severity};
 pub use load::Loaded;
 

@@ -6,13 +6,15 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::Path;
 
-use toml::{Table, Value};
+use toml::Table;
 
 use super::domain::*;
 use super::fields::Fields;
+use super::fingerprint::Fingerprint;
 use super::issues::{Issue, Issues};
+use super::oauth2::read_oauth2;
+use super::secrets::read_secret;
 use super::validate::check_name;
-use crate::secret::{Secret, SecretSource};
 
 /// Reads the whole file's table into a config, recording every problem.
 pub(super) fn read_config(table: &Table, base: &Path, issues: &mut Issues) -> Config {
@@ -127,73 +129,36 @@ fn read_named<T>(
     out
 }
 
-fn read_secret(f: &mut Fields, key: &'static str, base: &Path) -> Option<SecretSource> {
-    let value = f.raw(key)?;
-    let Some(t) = value.as_table() else {
-        f.error(
-            key,
-            "expected { env = \"VAR\" }, { file = \"path\" } or { value = \"...\" }",
-        );
-        return None;
-    };
-    let pairs: Vec<(&String, &Value)> = t.iter().collect();
-    let source = match pairs.as_slice() {
-        [(k, Value::String(v))] if k.as_str() == "env" => SecretSource::Env(v.clone()),
-        [(k, Value::String(v))] if k.as_str() == "file" => SecretSource::File(base.join(v)),
-        [(k, Value::String(v))] if k.as_str() == "value" => {
-            SecretSource::Value(Secret::new(v.clone()))
-        }
-        _ => {
-            f.error(key, "expected exactly one of { env = \"VAR\" }, { file = \"path\" } or { value = \"...\" }");
-            return None;
-        }
-    };
-    check_secret_source(f, key, &source);
-    Some(source)
-}
-
-fn check_secret_source(f: &mut Fields, key: &str, source: &SecretSource) {
-    match source {
-        SecretSource::Env(var) if std::env::var_os(var).is_none() => {
-            f.warning(key, format!("environment variable `{var}` is not set; accounts using it will fail until it is"));
-        }
-        SecretSource::File(path) => match std::fs::metadata(path) {
-            Err(_) => f.warning(
-                key,
-                format!(
-                    "file `{}` does not exist; accounts using it will fail until it does",
-                    path.display()
-                ),
-            ),
-            Ok(meta) => {
-                use std::os::unix::fs::PermissionsExt;
-                if meta.permissions().mode() & 0o077 != 0 {
-                    f.warning(
-                        key,
-                        format!(
-                            "file `{}` is readable by others; chmod 600 it",
-                            path.display()
-                        ),
-                    );
-                }
-            }
-        },
-        _ => {}
-    }
-}
-
 fn read_credential(f: &mut Fields, _name: &str, base: &Path) -> Option<Credential> {
     let username = f.required_string("username", "set the login name");
     let password = read_secret(f, "password", base);
-    if password.is_none() && f.raw("password").is_none() {
-        f.error(
-            "password",
-            "is required; e.g. password = { env = \"MY_PASSWORD\" }",
-        );
-    }
+    let oauth2_path = f.path_of("oauth2");
+    let oauth2 = f.table("oauth2");
+    let auth = match (password, oauth2) {
+        (Some(_), Some(_)) => {
+            f.error(
+                "oauth2",
+                "a credential has either a password or an [oauth2] table, not both; remove one",
+            );
+            return None;
+        }
+        (Some(password), None) => CredentialAuth::Password(password),
+        (None, Some(table)) => {
+            CredentialAuth::OAuth2(Box::new(read_oauth2(table, oauth2_path, base, f.issues())?))
+        }
+        (None, None) => {
+            if f.raw("password").is_none() {
+                f.error(
+                    "password",
+                    "is required (or an [oauth2] table); e.g. password = { env = \"MY_PASSWORD\" }",
+                );
+            }
+            return None;
+        }
+    };
     Some(Credential {
         username: username?,
-        password: password?,
+        auth,
     })
 }
 
@@ -288,6 +253,17 @@ fn read_server(f: &mut Fields, a: &mut AccountConfig, base: &Path) {
     a.connector = f.string("connector");
     a.skip_certificate = f.boolean("skip_certificate", false);
     a.ca_file = f.string("ca_file").map(|p| base.join(p));
+    a.tls_fingerprint =
+        f.string("tls_fingerprint")
+            .and_then(|text| match Fingerprint::parse(&text) {
+                Ok(pin) => Some(pin),
+                Err(e) => {
+                    f.error("tls_fingerprint", e);
+                    None
+                }
+            });
+    a.client_certificate = f.string("client_certificate").map(|p| base.join(p));
+    a.client_key = f.string("client_key").map(|p| base.join(p));
     a.connect_timeout = f.duration("connect_timeout", a.connect_timeout);
     a.io_timeout = f.duration("io_timeout", a.io_timeout);
     a.check_timeout = f.duration("check_timeout", a.check_timeout);

@@ -6,7 +6,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
-use super::wire::{literal_len, read_line};
+use super::wire::{bye, literal_len, read_line};
 use crate::error::{CheckError, Stage, describe_io};
 use crate::text::excerpt_bytes;
 
@@ -59,6 +59,9 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             .and_then(|r| r.strip_prefix(b" "))
         {
             return Ok(status(rest));
+        }
+        if let Some(ended) = bye(&line, Stage::Fetch) {
+            return Err(ended);
         }
         if !line.starts_with(b"* ") {
             return Err(CheckError::new(

@@ -6,7 +6,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
-use super::wire::{contains_ci, literal_len, number_after, read_line};
+use super::wire::{bye, contains_ci, literal_len, number_after, read_line};
 use crate::error::{CheckError, Stage, describe_io};
 use crate::text::excerpt_bytes;
 
@@ -79,6 +79,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
                     "malformed server response `{}`",
                     excerpt_bytes(&self.line)
                 )));
+            }
+            if let Some(ended) = bye(&self.line, Stage::Fetch) {
+                return Err(ended);
             }
             if !contains_ci(&self.line, b" FETCH (") {
                 continue; // EXISTS, RECENT, flags updates and other untagged news
@@ -197,6 +200,25 @@ mod tests {
         )
         .await;
         assert!(r.unwrap_err().message.contains("without its UID"));
+    }
+
+    #[tokio::test]
+    async fn a_bye_for_an_expired_token_says_so() {
+        use crate::error::Failure;
+        let (r, got, _) = run(
+            b"* 1 FETCH (UID 1 BODY[] {1}\r\na)\r\n* BYE Session invalidated - AccessTokenExpired\r\n",
+            100,
+        )
+        .await;
+        assert_eq!(got.len(), 1);
+        let e = r.unwrap_err();
+        assert_eq!(e.failure, Failure::LoginExpired);
+        assert_eq!(
+            e.message,
+            "the server ended the session: BYE Session invalidated - AccessTokenExpired"
+        );
+        let (r, _, _) = run(b"* BYE shutting down\r\n", 100).await;
+        assert_eq!(r.unwrap_err().failure, Failure::Other);
     }
 
     #[test]

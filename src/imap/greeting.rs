@@ -50,6 +50,18 @@ pub async fn read_greeting<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Strin
     }
 }
 
+/// The capabilities a greeting announces (`* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ...`);
+/// empty when it announces none.
+pub fn announced_capabilities(greeting: &str) -> Vec<String> {
+    let upper = greeting.to_ascii_uppercase();
+    let Some(start) = upper.find("[CAPABILITY ") else {
+        return Vec::new();
+    };
+    let rest = &greeting[start + "[CAPABILITY ".len()..];
+    let end = rest.find(']').unwrap_or(rest.len());
+    rest[..end].split_whitespace().map(str::to_string).collect()
+}
+
 /// Sends STARTTLS and waits for its OK; refuses a NO/BAD and any byte after the OK.
 pub async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<(), CheckError> {
     stream.write_all(b"s0 STARTTLS\r\n").await.map_err(|e| {
@@ -122,6 +134,15 @@ mod tests {
             .unwrap_err();
         assert!(e.message.contains("injection"), "{e}");
         assert_eq!(e.stage, Stage::Tls);
+    }
+
+    #[test]
+    fn greetings_announce_capabilities() {
+        assert_eq!(
+            announced_capabilities("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] ready"),
+            ["IMAP4rev1", "SASL-IR", "AUTH=XOAUTH2"]
+        );
+        assert!(announced_capabilities("* OK ready").is_empty());
     }
 
     #[tokio::test]

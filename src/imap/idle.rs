@@ -11,10 +11,11 @@ use std::time::Duration;
 use async_imap::extensions::idle::IdleResponse;
 
 use super::{ImapSession, imap_err};
-use crate::config::{AccountConfig, Login};
+use crate::config::AccountConfig;
 use crate::error::{CheckError, Stage};
 use crate::net::ConnectorHandle;
 use crate::protocol::WatchEnd;
+use crate::sasl::MailLogin;
 
 /// The longest wait in one IDLE command.
 pub fn reissue_period(account: &AccountConfig) -> Duration {
@@ -26,7 +27,7 @@ pub fn reissue_period(account: &AccountConfig) -> Duration {
 pub async fn watch(
     account: &AccountConfig,
     connector: Option<&ConnectorHandle>,
-    login: &Login,
+    login: &MailLogin,
     wake: &(dyn Fn() + Send + Sync),
 ) -> WatchEnd {
     let session = match ImapSession::open(account, connector, login).await {

@@ -1,5 +1,5 @@
 //! IMAP accounts with async-imap: greeting and STARTTLS by hand (so injected bytes are
-//! caught), LOGIN, SELECT, a UID/size listing, `UID FETCH` of UID sets with `BODY.PEEK[]`,
+//! caught), LOGIN or SASL AUTHENTICATE with an OAuth2 token (`sasl.rs`), SELECT, a UID/size listing, `UID FETCH` of UID sets with `BODY.PEEK[]`,
 //! and deletes as `UID STORE +FLAGS.SILENT (\Deleted)` plus `UID EXPUNGE` of exactly those
 //! UIDs (UIDPLUS). Every result stream is drained before the next command.
 
@@ -7,6 +7,7 @@ mod command;
 pub mod fetch;
 pub mod greeting;
 pub mod idle;
+mod sasl;
 pub mod uids;
 mod wire;
 mod words;
@@ -18,10 +19,11 @@ use async_imap::{Client, Session as ImapConn};
 use async_trait::async_trait;
 
 use crate::config::{AccountConfig, Login, TlsMode};
-use crate::error::{CheckError, Stage};
+use crate::error::{CheckError, Failure, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::imap_key;
 use crate::protocol::{Deleted, Deletion, Left, Listing, Probe, ServerMessage, Session, Sink};
+use crate::sasl::MailLogin;
 use uids::{MAX_SET_BYTES, uid_groups, uid_set};
 use wire::number_after;
 use words::describe;
@@ -60,10 +62,17 @@ impl ImapSession {
     pub async fn open(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
-        login: &Login,
+        login: &MailLogin,
     ) -> Result<Self, CheckError> {
-        let client = connect(account, connector).await?;
-        let mut conn = log_in(client, login).await?;
+        let bearer = matches!(login, MailLogin::Bearer(_));
+        let (client, offered) = connect(account, connector, bearer).await?;
+        let mut conn = match login {
+            MailLogin::Password(login) => log_in(client, login).await?,
+            MailLogin::Bearer(login) => {
+                sasl::authenticate(client, login, &offered, (&account.address, account.port))
+                    .await?
+            }
+        };
         conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
         let caps = conn
             .capabilities()
@@ -105,23 +114,35 @@ impl ImapSession {
     }
 }
 
-/// TCP (direct or through the connector), TLS, the greeting and STARTTLS when asked for.
+/// TCP (direct or through the connector), TLS, the greeting and STARTTLS when asked for;
+/// with `capabilities`, also what the server offers before login (from the greeting when
+/// it says, else from a CAPABILITY command).
 async fn connect(
     account: &AccountConfig,
     connector: Option<&ConnectorHandle>,
-) -> Result<Client<Timed<BoxStream>>, CheckError> {
+    capabilities: bool,
+) -> Result<(Client<Timed<BoxStream>>, Vec<String>), CheckError> {
     let mut stream = net::open(account, connector).await?;
     stream.set_read_budget(Some(ANSWER_BUDGET));
-    greeting::read_greeting(&mut stream).await?;
+    let mut greeting = greeting::read_greeting(&mut stream).await?;
     if account.tls == TlsMode::Starttls {
         stream.set_read_budget(Some(ANSWER_BUDGET));
         greeting::starttls(&mut stream).await?;
         stream = net::starttls(stream, account).await?;
+        greeting.clear(); // what it announced before TLS no longer holds
     }
     stream.set_limit(account.io_timeout);
-    // For LOGIN's answer.
+    let mut offered = Vec::new();
+    if capabilities {
+        offered = greeting::announced_capabilities(&greeting);
+        if offered.is_empty() {
+            stream.set_read_budget(Some(ANSWER_BUDGET));
+            offered = sasl::capabilities(&mut stream).await?;
+        }
+    }
+    // For the login's answer.
     stream.set_read_budget(Some(ANSWER_BUDGET));
-    Ok(Client::new(stream))
+    Ok((Client::new(stream), offered))
 }
 
 /// LOGIN; a refusal is an authentication failure, with the password scrubbed from
@@ -138,9 +159,10 @@ async fn log_in(client: Client<Timed<BoxStream>>, login: &Login) -> Result<Conn,
                     " (check the username `{}` and the password of the account's credential)",
                     login.username
                 ));
+                return CheckError::new(Stage::Auth, format!("login failed: {text}"))
+                    .because(Failure::LoginRefused);
             }
-            let stage = if refused { Stage::Auth } else { Stage::Connect };
-            CheckError::new(stage, format!("login failed: {text}"))
+            CheckError::new(Stage::Connect, format!("login failed: {text}"))
         })
 }
 

@@ -1,6 +1,6 @@
 //! Reading IMAP answers at the line level, for the commands whose answers mail-ingest reads
-//! itself: CRLF lines of bounded length, literals announced at a line's end, and the
-//! numbers of `UID` and `RFC822.SIZE` items.
+//! itself: CRLF lines of bounded length, literals announced at a line's end, the numbers
+//! of `UID` and `RFC822.SIZE` items, and the server's `BYE`.
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
@@ -35,6 +35,19 @@ pub async fn read_line<R: AsyncBufReadExt + Unpin>(
         line.pop();
     }
     Ok(())
+}
+
+/// An untagged `* BYE`: the server is ending the session, saying why (e.g. Microsoft's
+/// `Session invalidated - AccessTokenExpired`).
+pub fn bye(line: &[u8], stage: Stage) -> Option<CheckError> {
+    let rest = line.strip_prefix(b"* ")?;
+    if rest.len() < 3 || !rest[..3].eq_ignore_ascii_case(b"BYE") {
+        return None;
+    }
+    Some(CheckError::ended_by_server(
+        stage,
+        &crate::text::excerpt_bytes(rest),
+    ))
 }
 
 /// The `n` of a line ending in `{n}` (or `{n+}`).

@@ -1,4 +1,4 @@
-//! Reaching a mail server: TCP directly or through a SOCKS5 connector, then TLS.
+//! Reaching a server: TCP directly or through a SOCKS5 connector, then TLS.
 //!
 //! Every step up to the greeting is bounded by `connect_timeout`; after that each wait for
 //! the server is bounded by `io_timeout` (see [`timed`]). STARTTLS happens later, in the
@@ -20,6 +20,7 @@ use crate::error::{CheckError, Stage, describe_io};
 pub use readahead::ReadAhead;
 pub use socks::{ConnectorHandle, SocksTarget};
 pub use timed::{ANSWER_BUDGET, Timed};
+pub use tls::Trust;
 
 /// Any byte stream a mail session runs over (plain or TLS, direct or tunnelled).
 pub trait MailStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -82,45 +83,56 @@ pub async fn direct(host: &str, port: u16, limit: Duration) -> Result<TcpStream,
     Ok(tcp)
 }
 
-/// Runs the TLS handshake on `stream`, within `connect_timeout`.
+/// Runs the TLS handshake with the account's server on `stream`, within `connect_timeout`.
 async fn handshake(
     stream: BoxStream,
     account: &AccountConfig,
 ) -> Result<tokio_rustls::client::TlsStream<BoxStream>, CheckError> {
-    let connector = tls::connector_for(account)?;
-    let name = tls::server_name(&account.address)?;
     if account.skip_certificate {
         tracing::warn!(account = %account.name, "skip_certificate = true: the server's certificate is not verified");
     }
-    // rustls reads the socket 4 KiB at a time; read ahead in larger pieces below it.
-    let stream: BoxStream = Box::new(ReadAhead::new(stream));
-    tokio::time::timeout(account.connect_timeout, connector.connect(name, stream))
-        .await
-        .map_err(|_| {
-            CheckError::new(
-                Stage::Tls,
-                format!("TLS handshake with {} timed out", account.address),
-            )
-        })?
-        .map_err(|e| {
-            CheckError::new(
-                Stage::Tls,
-                format!(
-                    "TLS handshake with {} failed: {}",
-                    account.address,
-                    tls_cause(&e)
-                ),
-            )
-        })
+    tls_handshake(
+        stream,
+        &Trust::of(account),
+        &account.address,
+        account.connect_timeout,
+    )
+    .await
+    .map_err(|e| CheckError::new(Stage::Tls, e))
 }
 
-fn tls_cause(e: &std::io::Error) -> String {
+/// Runs a TLS handshake with `host` on `stream` as `trust` says, within `limit`; the error
+/// in words (what to change, when it is a certificate problem).
+pub async fn tls_handshake(
+    stream: BoxStream,
+    trust: &Trust,
+    host: &str,
+    limit: Duration,
+) -> Result<tokio_rustls::client::TlsStream<BoxStream>, String> {
+    let connector = trust.connector()?;
+    let name = tls::server_name(host)?;
+    // rustls reads the socket 4 KiB at a time; read ahead in larger pieces below it.
+    let stream: BoxStream = Box::new(ReadAhead::new(stream));
+    tokio::time::timeout(limit, connector.connect(name, stream))
+        .await
+        .map_err(|_| format!("TLS handshake with {host} timed out"))?
+        .map_err(|e| format!("TLS handshake with {host} failed: {}", tls_cause(&e, trust)))
+}
+
+fn tls_cause(e: &std::io::Error, trust: &Trust) -> String {
     let text = e
         .get_ref()
         .map(|inner| inner.to_string())
         .unwrap_or_else(|| describe_io(e));
-    if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
-        format!("{text} (trust its CA with ca_file, or set skip_certificate = true)")
+    let unknown = text.contains("UnknownIssuer") || text.contains("invalid peer certificate");
+    if unknown && trust.fingerprint.is_none() {
+        format!(
+            "{text} (trust its CA with ca_file, pin it with tls_fingerprint, or set skip_certificate = true)"
+        )
+    } else if text.contains("CertificateRequired") || text.contains("certificate required") {
+        format!(
+            "{text} (the server wants a client certificate: set client_certificate and client_key)"
+        )
     } else {
         text
     }

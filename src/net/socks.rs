@@ -12,7 +12,7 @@ use fast_socks5::{AuthenticationMethod, Socks5Command, SocksError};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{Config, ConnectorConfig, Credential, CredentialError, Login};
+use crate::config::{Config, ConnectorConfig, Credential, Login};
 use crate::error::{CheckError, Stage, chain};
 
 /// Where a connector's proxy is and how to log in to it.
@@ -31,17 +31,20 @@ pub struct SocksTarget {
 
 impl SocksTarget {
     /// The SOCKS5 login, its password read now.
-    fn login(&self) -> Result<Option<Login>, CheckError> {
+    async fn login(&self) -> Result<Option<Login>, CheckError> {
         let Some((name, credential)) = &self.credential else {
             return Ok(None);
         };
-        credential.resolve().map(Some).map_err(|e| {
-            let e = CredentialError::Secret(name.clone(), e);
-            CheckError::new(
-                Stage::Proxy,
-                format!("connector `{}`: {}", self.name, chain(&e)),
-            )
-        })
+        credential
+            .password_login(name)
+            .await
+            .map(Some)
+            .map_err(|e| {
+                CheckError::new(
+                    Stage::Proxy,
+                    format!("connector `{}`: {}", self.name, chain(&e)),
+                )
+            })
     }
 }
 
@@ -137,10 +140,13 @@ async fn tunnel(
                 )
             })?;
         let _ = tcp.set_nodelay(true);
-        let auth = proxy.login()?.map(|login| AuthenticationMethod::Password {
-            username: login.username,
-            password: login.password.expose().to_string(),
-        });
+        let auth = proxy
+            .login()
+            .await?
+            .map(|login| AuthenticationMethod::Password {
+                username: login.username,
+                password: login.password.expose().to_string(),
+            });
         let mut socks = Socks5Stream::use_stream(tcp, auth, SocksConfig::default())
             .await
             .map_err(|e| socks_error(name, e))?;

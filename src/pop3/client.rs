@@ -61,6 +61,15 @@ impl Capabilities {
     }
 }
 
+/// The answer to one step of a SASL exchange (`AUTH`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum SaslAnswer {
+    /// `+ text`: the server wants another response (its challenge, base64).
+    Challenge(String),
+    /// `+OK text`: logged in.
+    Done(String),
+}
+
 /// A message body read by RETR.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Body {
@@ -145,6 +154,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         } else {
             Err(Pop3Error::Protocol(format!(
                 "expected +OK or -ERR, got `{}`",
+                excerpt(&text)
+            )))
+        }
+    }
+
+    /// Sends one line of a SASL exchange and reads its answer.
+    pub async fn command_continued(&mut self, line: &str) -> Result<SaslAnswer> {
+        self.send(line).await?;
+        self.flush().await?;
+        self.sasl_answer().await
+    }
+
+    /// Reads the answer to a SASL step: a challenge, `+OK`, or `-ERR` (an error).
+    pub async fn sasl_answer(&mut self) -> Result<SaslAnswer> {
+        let line = self.line().await?;
+        let text = String::from_utf8_lossy(&line);
+        if let Some(rest) = text.strip_prefix("+OK") {
+            Ok(SaslAnswer::Done(rest.trim().to_string()))
+        } else if let Some(rest) = text.strip_prefix("-ERR") {
+            Err(Pop3Error::Err(rest.trim().to_string()))
+        } else if let Some(rest) = text.strip_prefix('+') {
+            Ok(SaslAnswer::Challenge(rest.trim().to_string()))
+        } else {
+            Err(Pop3Error::Protocol(format!(
+                "expected a SASL challenge, +OK or -ERR, got `{}`",
                 excerpt(&text)
             )))
         }

@@ -1,20 +1,21 @@
-//! POP3 accounts: connect, STLS, USER/PASS, UIDL and LIST, pipelined RETR, DELE made final
+//! POP3 accounts: connect, STLS, USER/PASS or SASL AUTH with an OAuth2 token, UIDL and LIST, pipelined RETR, DELE made final
 //! by QUIT. Messages are keyed by UIDL; a server without UIDL is usable only with
 //! `keep_copy = false` (each message is then keyed by its content).
 
 pub mod client;
+mod sasl;
 
 use client::{Body, Capabilities, Pop3Client, Pop3Error};
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
-use crate::config::{AccountConfig, Login, TlsMode};
-use crate::error::{CheckError, Stage};
+use crate::config::{AccountConfig, TlsMode};
+use crate::error::{CheckError, Failure, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::pop3_key;
 use crate::protocol::{Deleted, Deletion, Left, Listing, Probe, ServerMessage, Session, Sink};
-use crate::secret::Secret;
+use crate::sasl::MailLogin;
 
 /// Most bytes one line of a LIST or UIDL answer may take (a number, a space, a unique id of
 /// at most 70 characters).
@@ -59,9 +60,8 @@ impl Pop3Session {
     pub async fn open(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
-        login: &Login,
+        login: &MailLogin,
     ) -> Result<Self, CheckError> {
-        let (username, password) = (&login.username, &login.password);
         let stream = net::open(account, connector).await?;
         let mut client = Pop3Client::new(stream);
         let answer_budget = |c: &mut Pop3Client<Timed<BoxStream>>| {
@@ -103,15 +103,22 @@ impl Pop3Session {
             }
         }
         answer_budget(&mut client);
-        client
-            .command(&format!("USER {username}"))
-            .await
-            .map_err(|e| auth_error(&e, password))?;
-        answer_budget(&mut client);
-        client
-            .command(&format!("PASS {}", password.expose()))
-            .await
-            .map_err(|e| auth_error(&e, password))?;
+        match login {
+            MailLogin::Password(l) => {
+                client
+                    .command(&format!("USER {}", l.username))
+                    .await
+                    .map_err(|e| auth_error(&e, login))?;
+                answer_budget(&mut client);
+                client
+                    .command(&format!("PASS {}", l.password.expose()))
+                    .await
+                    .map_err(|e| auth_error(&e, login))?;
+            }
+            MailLogin::Bearer(b) => {
+                sasl::authenticate(&mut client, b, &capabilities, account).await?;
+            }
+        }
         // Some servers only tell the truth about their abilities after login.
         answer_budget(&mut client);
         if let Ok(after) = client.capa().await
@@ -161,18 +168,14 @@ pub fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
     actual == listed || actual.abs_diff(listed) <= memchr::memchr_iter(b'\n', raw).count() as u64
 }
 
-/// An authentication failure, with the password scrubbed from anything the server echoed.
-fn auth_error(e: &Pop3Error, password: &Secret) -> CheckError {
-    let stage = if matches!(e, Pop3Error::Err(_)) {
-        Stage::Auth
+/// An authentication failure, with the secret scrubbed from anything the server echoed.
+fn auth_error(e: &Pop3Error, login: &MailLogin) -> CheckError {
+    let text = format!("login failed: {}", login.scrub(&describe(e)));
+    if matches!(e, Pop3Error::Err(_)) {
+        CheckError::new(Stage::Auth, text).because(Failure::LoginRefused)
     } else {
-        Stage::Connect
-    };
-    let mut text = describe(e);
-    if !password.expose().is_empty() {
-        text = text.replace(password.expose(), "***");
+        CheckError::new(Stage::Connect, text)
     }
-    CheckError::new(stage, format!("login failed: {text}"))
 }
 
 #[async_trait]

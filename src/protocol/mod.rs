@@ -140,6 +140,9 @@ pub enum WatchEnd {
 pub trait MailServer: Send + Sync {
     /// Connects and logs in.
     async fn open(&self) -> Result<Box<dyn Session>, CheckError>;
+    /// The server ended a session because its login expired (an OAuth2 access token): the
+    /// next [`MailServer::open`] logs in afresh.
+    async fn login_expired(&self) {}
     /// Waits on a connection of its own for the server to report changes, calling `wake`
     /// for each; returns only when that is unsupported or the connection failed.
     async fn watch(&self, wake: &(dyn Fn() + Send + Sync)) -> WatchEnd;

@@ -11,6 +11,7 @@
 //! (`commit.rs`), the small writes beside them are in `updates.rs`, the reads in `reads.rs`.
 
 mod commit;
+mod credentials;
 mod error;
 mod handle;
 mod reads;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{ReadableTable, WriteTransaction};
 
+pub use credentials::KeptRefreshToken;
 use error::db_err;
 pub use error::{Result, StoreError};
 use handle::{Guarded, Handle, Opener};

@@ -12,7 +12,7 @@ use super::schema::*;
 use crate::model::MessageMeta;
 
 impl Store {
-    fn begin_read(&self) -> Result<Guarded<'_, ReadTransaction>> {
+    pub(super) fn begin_read(&self) -> Result<Guarded<'_, ReadTransaction>> {
         self.db.begin_read()
     }
 

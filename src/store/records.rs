@@ -88,6 +88,8 @@ pub struct AccountState {
     pub listed_up_to: Option<(u32, u32)>,
     /// True once the first check has run (what `backfill = "new"` waits for).
     pub backfilled: bool,
+    /// The last check failed because the account's OAuth2 credential needs new consent.
+    pub needs_consent: bool,
 }
 
 /// Decodes the JSON record `id` (0 for records that are not messages).

@@ -17,10 +17,13 @@
 //! - `pending_delete`: (account, server key) -> id, written in the message's transaction
 //! - `account_state`: account -> JSON [`AccountState`](super::AccountState)
 //! - `cursors`: subscriber name -> last acknowledged id
+//! - `oauth2_refresh_tokens`: credential name -> JSON
+//!   [`KeptRefreshToken`](super::KeptRefreshToken), the latest rotated refresh token
 
 use redb::TableDefinition;
 
-/// Bumped whenever a table or an encoding changes. An older store is upgraded in place
+/// Bumped whenever a table or an encoding changes in a way older code would misread (a
+/// table that older code never opens does not bump it). An older store is upgraded in place
 /// (`upgrade.rs`); a newer one is refused.
 pub const SCHEMA_VERSION: u64 = 3;
 
@@ -48,6 +51,10 @@ pub const PENDING_DELETE: TableDefinition<(&str, &str), u64> =
 pub const ACCOUNT_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("account_state");
 /// subscriber -> last acknowledged id.
 pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
+
+/// credential -> JSON kept refresh token.
+pub const REFRESH_TOKENS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("oauth2_refresh_tokens");
 
 /// The id that marks a server key as seen but not ingested.
 pub const SEEN_NOT_INGESTED: u64 = 0;

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use mail_ingest::Config;
-use mail_ingest::config::{AccountConfig, ConnectorConfig, Credential, Protocol, TlsMode};
+use mail_ingest::config::{
+    AccountConfig, ConnectorConfig, Credential, CredentialAuth, Protocol, TlsMode,
+};
 use mail_ingest::secret::{Secret, SecretSource};
 
 use super::{Dovecot, Socks, certs};
@@ -37,7 +39,7 @@ pub fn config(dir: &Path, accounts: Vec<AccountConfig>, password: &str) -> Confi
             a.credential.clone(),
             Credential {
                 username: a.credential.clone(),
-                password: SecretSource::Value(Secret::new(password)),
+                auth: CredentialAuth::Password(SecretSource::Value(Secret::new(password))),
             },
         );
         c.accounts.insert(a.name.clone(), a);
@@ -53,7 +55,7 @@ pub fn via(config: &mut Config, account: &str, name: &str, socks: &Socks) {
             cred.clone(),
             Credential {
                 username: user.clone(),
-                password: SecretSource::Value(Secret::new(pw)),
+                auth: CredentialAuth::Password(SecretSource::Value(Secret::new(pw))),
             },
         );
         cred
