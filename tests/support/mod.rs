@@ -16,6 +16,7 @@ pub mod corpus;
 pub mod daemon;
 pub mod fake;
 pub mod fault;
+pub mod oauth;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -131,6 +132,9 @@ pub struct Certs {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client certificate the CA signed, and its key.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 pub fn certs() -> &'static Certs {
@@ -147,10 +151,13 @@ pub fn certs() -> &'static Certs {
         run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
         std::fs::write(dir.join("ext.cnf"), "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n").unwrap();
         run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "30", "-extfile", "ext.cnf"]);
-        for f in ["ca.pem", "server.pem", "server.key"] {
+        run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=mail-ingest test client"]);
+        std::fs::write(dir.join("client.cnf"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n").unwrap();
+        run(&["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.pem", "-days", "30", "-extfile", "client.cnf"]);
+        for f in ["ca.pem", "server.pem", "server.key", "client.pem", "client.key"] {
             std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
         }
-        Certs { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server.key"), dir }
+        Certs { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server.key"), client_cert: dir.join("client.pem"), client_key: dir.join("client.key"), dir }
     })
 }
 
@@ -172,6 +179,8 @@ pub struct Ports {
 /// A private Dovecot.
 pub struct Dovecot {
     pub dir: tempfile::TempDir,
+    /// Folders its config names besides `dir`, removed with it.
+    extra_dirs: Vec<tempfile::TempDir>,
     pub ports: Ports,
     _daemon: Daemon,
     mail_uid: u32,
@@ -197,6 +206,36 @@ impl Dovecot {
 
     /// Starts a Dovecot with extra config lines.
     pub fn start_with(extra: &str) -> Dovecot {
+        Self::start_custom("plain login", extra)
+    }
+
+    /// Starts a Dovecot that also takes OAuth2 tokens (XOAUTH2 and OAUTHBEARER), asking
+    /// `introspection_url` whether each is active (its oauth2 passdb, no cache), with extra
+    /// config lines.
+    pub fn start_oauth2(introspection_url: &str, extra: &str) -> Dovecot {
+        let dir = tempfile::Builder::new()
+            .prefix("mail-ingest-oauth2-")
+            .tempdir()
+            .unwrap();
+        open_dir(dir.path());
+        let conf = dir.path().join("dovecot-oauth2.conf.ext");
+        std::fs::write(
+            &conf,
+            format!("introspection_url = {introspection_url}\nintrospection_mode = post\nforce_introspection = yes\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let extra = format!(
+            "auth_cache_size = 0\npassdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {}\n}}\n{extra}",
+            conf.display()
+        );
+        let mut dovecot = Self::start_custom("plain login xoauth2 oauthbearer", &extra);
+        dovecot.extra_dirs.push(dir);
+        dovecot
+    }
+
+    /// Starts a Dovecot offering these SASL mechanisms, with extra config lines.
+    fn start_custom(mechanisms: &str, extra: &str) -> Dovecot {
         let dovecot = require("dovecot");
         let certs = certs();
         let dir = tempfile::Builder::new()
@@ -230,7 +269,7 @@ ssl_cert = <{cert}
 ssl_key = <{key}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 default_login_user = dovenull
 default_internal_user = dovecot
 first_valid_uid = 1
@@ -314,6 +353,7 @@ service auth {{
         };
         Dovecot {
             dir,
+            extra_dirs: Vec::new(),
             ports,
             _daemon: daemon,
             mail_uid,
