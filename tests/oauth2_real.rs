@@ -339,3 +339,40 @@ async fn a_token_from_a_command_logs_in() {
     );
     ingest.shutdown().await.unwrap();
 }
+
+/// Microsoft ends a session whose token expired with `* BYE ... AccessTokenExpired`: the
+/// check logs in again with a fresh token and goes on; every message is stored once, and
+/// only stored ones are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_for_an_expired_token_goes_on_with_a_fresh_one() {
+    use support::fake::{FakeServer, Kind, Quirks};
+    let idp = IdentityProvider::start(USER, 3600);
+    let fake = FakeServer::start(Kind::Imap, (0..6).map(corpus::sample).collect()).await;
+    fake.set_quirks(Quirks {
+        bye_after_bodies: Some((2, "Session invalidated - AccessTokenExpired".into())),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = AccountConfig::new("acct", Protocol::Imap, "127.0.0.1", "oauth");
+    a.port = fake.port;
+    a.tls = TlsMode::None;
+    a.keep_copy = false;
+    a.automatic_check = false;
+    a.idle = false;
+    let ingest = on_demand(config(
+        dir.path(),
+        client_credentials(&idp, Mechanism::Xoauth2),
+        vec![a],
+    ))
+    .await;
+    let s = ingest.check_now("acct").await.unwrap();
+    assert_eq!(s.error, None, "{s:?}");
+    assert_eq!((s.stored, s.deleted), (6, 6), "{s:?}");
+    assert_eq!(fake.live_messages(), 0);
+    let tokens = fake.state.lock().unwrap().tokens.clone();
+    assert_eq!(tokens.len(), 2, "logged in again after the BYE");
+    assert_ne!(tokens[0], tokens[1], "with a fresh token");
+    assert_eq!(idp.token_requests(), 2);
+    assert_eq!(ingest.messages("acct", Some(100), None).unwrap().len(), 6);
+    ingest.shutdown().await.unwrap();
+}

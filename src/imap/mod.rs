@@ -151,14 +151,17 @@ async fn log_in(client: Client<Timed<BoxStream>>, login: &Login) -> Result<Conn,
     client
         .login(&login.username, login.password.expose())
         .await
-        .map_err(|(e, _)| {
+        .map_err(|(e, client)| {
             let refused = matches!(e, async_imap::error::Error::No(_));
             let mut text = describe(&e).replace(login.password.expose(), "***");
             if refused {
-                text.push_str(&format!(
-                    " (check the username `{}` and the password of the account's credential)",
-                    login.username
-                ));
+                match client.get_ref().certificate_hint() {
+                    "" => text.push_str(&format!(
+                        " (check the username `{}` and the password of the account's credential)",
+                        login.username
+                    )),
+                    hint => text.push_str(hint),
+                }
                 return CheckError::new(Stage::Auth, format!("login failed: {text}"))
                     .because(Failure::LoginRefused);
             }

@@ -90,7 +90,7 @@ pub async fn authenticate(
     client
         .authenticate(command, authenticator)
         .await
-        .map_err(|(e, _)| {
+        .map_err(|(e, client)| {
             let scrub = |text: &str| MailLogin::Bearer(login.clone()).scrub(text);
             let refused = matches!(
                 e,
@@ -104,7 +104,11 @@ pub async fn authenticate(
                     scrub(&describe_challenge(&said))
                 ));
             }
-            let message = format!("{mechanism} login as {} refused: {text}", login.username);
+            let message = format!(
+                "{mechanism} login as {} refused: {text}{}",
+                login.username,
+                client.get_ref().certificate_hint()
+            );
             if refused {
                 CheckError::new(Stage::Auth, message).because(Failure::LoginRefused)
             } else {

@@ -10,17 +10,19 @@ pub mod timed;
 pub mod tls;
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::config::{AccountConfig, TlsMode};
 use crate::error::{CheckError, Stage, describe_io};
 pub use readahead::ReadAhead;
 pub use socks::{ConnectorHandle, SocksTarget};
 pub use timed::{ANSWER_BUDGET, Timed};
-pub use tls::Trust;
+pub use tls::{CertificateAsked, Trust};
 
 /// Any byte stream a mail session runs over (plain or TLS, direct or tunnelled).
 pub trait MailStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -41,12 +43,13 @@ pub async fn open(
         Some(c) => c.connect(&account.address, account.port, limit).await?,
         None => (direct(&account.address, account.port, limit).await?, None),
     };
-    let stream: BoxStream = if account.tls == TlsMode::Implicit {
-        Box::new(handshake(Box::new(tcp), account).await?)
-    } else {
-        Box::new(tcp)
-    };
-    Ok(Timed::new(stream, limit, permit))
+    if account.tls != TlsMode::Implicit {
+        return Ok(Timed::new(Box::new(tcp), limit, permit));
+    }
+    let (tls, asked) = handshake(Box::new(tcp), account).await?;
+    let mut stream = Timed::new(Box::new(tls) as BoxStream, limit, permit);
+    stream.note_tls(asked);
+    Ok(stream)
 }
 
 /// STARTTLS / STLS: runs the TLS handshake over a connection that has just agreed to it.
@@ -55,8 +58,10 @@ pub async fn starttls(
     account: &AccountConfig,
 ) -> Result<Timed<BoxStream>, CheckError> {
     let (plain, permit) = stream.into_parts();
-    let tls = handshake(plain, account).await?;
-    Ok(Timed::new(Box::new(tls), account.connect_timeout, permit))
+    let (tls, asked) = handshake(plain, account).await?;
+    let mut stream = Timed::new(Box::new(tls) as BoxStream, account.connect_timeout, permit);
+    stream.note_tls(asked);
+    Ok(stream)
 }
 
 /// Connects TCP directly, within `limit`, with Nagle off.
@@ -87,7 +92,7 @@ pub async fn direct(host: &str, port: u16, limit: Duration) -> Result<TcpStream,
 async fn handshake(
     stream: BoxStream,
     account: &AccountConfig,
-) -> Result<tokio_rustls::client::TlsStream<BoxStream>, CheckError> {
+) -> Result<(TlsStream<BoxStream>, Arc<CertificateAsked>), CheckError> {
     if account.skip_certificate {
         tracing::warn!(account = %account.name, "skip_certificate = true: the server's certificate is not verified");
     }
@@ -101,15 +106,16 @@ async fn handshake(
     .map_err(|e| CheckError::new(Stage::Tls, e))
 }
 
-/// Runs a TLS handshake with `host` on `stream` as `trust` says, within `limit`; the error
-/// in words (what to change, when it is a certificate problem).
+/// Runs a TLS handshake with `host` on `stream` as `trust` says, within `limit`; with what
+/// it noted about client certificates. The error in words (what to change, when it is a
+/// certificate problem).
 pub async fn tls_handshake(
     stream: BoxStream,
     trust: &Trust,
     host: &str,
     limit: Duration,
-) -> Result<tokio_rustls::client::TlsStream<BoxStream>, String> {
-    let connector = trust.connector()?;
+) -> Result<(TlsStream<BoxStream>, Arc<CertificateAsked>), String> {
+    let (connector, asked) = trust.connector()?;
     let name = tls::server_name(host)?;
     // rustls reads the socket 4 KiB at a time; read ahead in larger pieces below it.
     let stream: BoxStream = Box::new(ReadAhead::new(stream));
@@ -117,6 +123,7 @@ pub async fn tls_handshake(
         .await
         .map_err(|_| format!("TLS handshake with {host} timed out"))?
         .map_err(|e| format!("TLS handshake with {host} failed: {}", tls_cause(&e, trust)))
+        .map(|tls| (tls, asked))
 }
 
 fn tls_cause(e: &std::io::Error, trust: &Trust) -> String {

@@ -1,15 +1,19 @@
 //! A byte stream with an inactivity limit: a read or write that makes no progress for
 //! `io_timeout` fails with `TimedOut`, so a dead server never hangs a check. It also holds
-//! the connector's connection permit for as long as the connection lives.
+//! the connector's connection permit for as long as the connection lives, and what its TLS
+//! handshake noted (whether the server asked for a client certificate it was not given).
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
+
+use super::tls::CertificateAsked;
 
 /// Most a status answer may bring: greetings, STARTTLS and STLS, logins, capabilities,
 /// SELECT, STAT and QUIT each answer in a few hundred bytes; a server that sends more is
@@ -29,6 +33,9 @@ pub struct Timed<S> {
     read_since_budget: u64,
     /// Released when the connection closes: a place in the connector's `max_connections`.
     _permit: Option<OwnedSemaphorePermit>,
+    /// Set by the TLS handshake when the server asked for a client certificate and none
+    /// was configured.
+    certificate_asked: Option<Arc<CertificateAsked>>,
 }
 
 impl<S> Timed<S> {
@@ -42,6 +49,22 @@ impl<S> Timed<S> {
             read_budget: None,
             read_since_budget: 0,
             _permit: permit,
+            certificate_asked: None,
+        }
+    }
+
+    /// Notes what the TLS handshake under this stream records about client certificates.
+    pub fn note_tls(&mut self, asked: Arc<CertificateAsked>) {
+        self.certificate_asked = Some(asked);
+    }
+
+    /// Words to add to a refused login when the server asked for a client certificate it
+    /// was not given (empty otherwise).
+    pub fn certificate_hint(&self) -> &'static str {
+        if self.certificate_asked.as_ref().is_some_and(|a| a.asked()) {
+            " (the server asked for a client certificate during the TLS handshake and none is configured: set client_certificate and client_key)"
+        } else {
+            ""
         }
     }
 

@@ -4,14 +4,17 @@
 //! from the configured address.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::client::ResolvesClientCert;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
 use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{
     self, CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
     SignatureScheme,
@@ -46,8 +49,10 @@ impl Trust {
         }
     }
 
-    /// A connector for these settings; the error says which file or setting is wrong.
-    pub fn connector(&self) -> Result<TlsConnector, String> {
+    /// A connector for these settings, and what its handshake will note when it presents
+    /// no certificate; the error says which file or setting is wrong.
+    pub fn connector(&self) -> Result<(TlsConnector, Arc<CertificateAsked>), String> {
+        let asked = Arc::new(CertificateAsked::default());
         let provider = Arc::new(ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -67,7 +72,7 @@ impl Trust {
             builder.with_root_certificates(self.roots()?)
         };
         let config = match &self.identity {
-            None => verifying.with_no_client_auth(),
+            None => verifying.with_client_cert_resolver(asked.clone()),
             Some((cert, key)) => {
                 let chain = read_certificates(cert, "client_certificate")?;
                 let key = read_key(key)?;
@@ -76,7 +81,7 @@ impl Trust {
                 })?
             }
         };
-        Ok(TlsConnector::from(Arc::new(config)))
+        Ok((TlsConnector::from(Arc::new(config)), asked))
     }
 
     /// The system's trust anchors, plus `ca_file`'s.
@@ -136,6 +141,32 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
             path.display()
         )
     })
+}
+
+/// Presents no client certificate, noting whether the server asked for one.
+#[derive(Debug, Default)]
+pub struct CertificateAsked(AtomicBool);
+
+impl CertificateAsked {
+    /// True when the server asked for a client certificate.
+    pub fn asked(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl ResolvesClientCert for CertificateAsked {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.0.store(true, Ordering::Relaxed);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
 }
 
 /// The server name sent as SNI and checked against the certificate.

@@ -83,7 +83,8 @@ pub async fn request(
             Box::new(
                 net::tls_handshake(Box::new(tcp), &trust, &url.host, TOKEN_TIMEOUT)
                     .await
-                    .map_err(|e| EndpointError::Unavailable(format!("token endpoint: {e}")))?,
+                    .map_err(|e| EndpointError::Unavailable(format!("token endpoint: {e}")))?
+                    .0,
             )
         } else {
             Box::new(tcp)

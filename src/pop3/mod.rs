@@ -105,15 +105,16 @@ impl Pop3Session {
         answer_budget(&mut client);
         match login {
             MailLogin::Password(l) => {
+                let hint = client.get_mut().certificate_hint();
                 client
                     .command(&format!("USER {}", l.username))
                     .await
-                    .map_err(|e| auth_error(&e, login))?;
+                    .map_err(|e| auth_error(&e, login, hint))?;
                 answer_budget(&mut client);
                 client
                     .command(&format!("PASS {}", l.password.expose()))
                     .await
-                    .map_err(|e| auth_error(&e, login))?;
+                    .map_err(|e| auth_error(&e, login, hint))?;
             }
             MailLogin::Bearer(b) => {
                 sasl::authenticate(&mut client, b, &capabilities, account).await?;
@@ -168,9 +169,16 @@ pub fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
     actual == listed || actual.abs_diff(listed) <= memchr::memchr_iter(b'\n', raw).count() as u64
 }
 
-/// An authentication failure, with the secret scrubbed from anything the server echoed.
-fn auth_error(e: &Pop3Error, login: &MailLogin) -> CheckError {
-    let text = format!("login failed: {}", login.scrub(&describe(e)));
+/// An authentication failure, with the secret scrubbed from anything the server echoed,
+/// and `hint` (about a client certificate) added.
+fn auth_error(e: &Pop3Error, login: &MailLogin, hint: &str) -> CheckError {
+    // The hint replaces the usual guess at a wrong username or password.
+    let words = if hint.is_empty() {
+        describe(e)
+    } else {
+        e.to_string()
+    };
+    let text = format!("login failed: {}{hint}", login.scrub(&words));
     if matches!(e, Pop3Error::Err(_)) {
         CheckError::new(Stage::Auth, text).because(Failure::LoginRefused)
     } else {

@@ -41,7 +41,8 @@ pub async fn authenticate(
         ));
     }
     let mail_login = MailLogin::Bearer(login.clone());
-    let failed = |e| auth_error(&e, &mail_login);
+    let hint = client.get_mut().certificate_hint();
+    let failed = |e| auth_error(&e, &mail_login, hint);
     let step = |client: &mut Pop3Client<Timed<BoxStream>>| {
         client.get_mut().set_read_budget(Some(ANSWER_BUDGET));
     };

@@ -62,6 +62,9 @@ pub struct Quirks {
     /// POP3: send the message with this UID (the Nth of the fake's first listing) with a line
     /// more than LIST announced.
     pub wrong_size: Option<u32>,
+    /// IMAP: once this many bodies were sent (over all connections), end the session with
+    /// `* BYE` and these words, once (as Microsoft does when a token expires mid-session).
+    pub bye_after_bodies: Option<(usize, String)>,
 }
 
 /// The shared state of a fake server.
@@ -72,6 +75,11 @@ pub struct FakeState {
     pub quirks: Quirks,
     /// Every command line received, in order.
     pub commands: Vec<String>,
+    /// IMAP: message bodies sent so far, and whether the scripted BYE was sent.
+    pub bodies_sent: usize,
+    pub bye_sent: bool,
+    /// IMAP: the bearer tokens AUTHENTICATE XOAUTH2 carried, in order.
+    pub tokens: Vec<String>,
 }
 
 pub type Shared = Arc<Mutex<FakeState>>;
@@ -421,9 +429,28 @@ async fn imap_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
             }
             "CAPABILITY" => {
                 let plus = if quirks.no_uidplus { "" } else { " UIDPLUS" };
-                format!("* CAPABILITY IMAP4rev1 IDLE{plus}\r\n{tag} OK done\r\n").into_bytes()
+                format!(
+                    "* CAPABILITY IMAP4rev1 IDLE SASL-IR AUTH=XOAUTH2{plus}\r\n{tag} OK done\r\n"
+                )
+                .into_bytes()
             }
             "LOGIN" => format!("{tag} OK logged in\r\n").into_bytes(),
+            "AUTHENTICATE" => {
+                // `XOAUTH2 <base64 of user=U^Aauth=Bearer T^A^A>`, with SASL-IR.
+                use base64::Engine;
+                let encoded = rest.split_whitespace().nth(1).unwrap_or("");
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .unwrap_or_default();
+                let text = String::from_utf8_lossy(&decoded);
+                let token = text
+                    .split('\x01')
+                    .find_map(|p| p.strip_prefix("auth=Bearer "))
+                    .unwrap_or("")
+                    .to_string();
+                state.lock().unwrap().tokens.push(token);
+                format!("{tag} OK authenticated\r\n").into_bytes()
+            }
             "SELECT" => {
                 selected = true;
                 let next = live.iter().map(|m| m.uid).max().unwrap_or(0) + 1;
@@ -468,6 +495,20 @@ async fn imap_uid(
         "FETCH" => {
             let with_body = items.contains("BODY");
             for (i, m) in live.iter().enumerate().filter(|(_, m)| wanted(m.uid)) {
+                if with_body && let Some((after, words)) = &quirks.bye_after_bodies {
+                    let bye = {
+                        let mut st = state.lock().unwrap();
+                        let bye = !st.bye_sent && st.bodies_sent >= *after;
+                        st.bye_sent |= bye;
+                        st.bodies_sent += 1;
+                        bye
+                    };
+                    if bye {
+                        a.extend(format!("* BYE {words}\r\n").into_bytes());
+                        w.answer(&a).await?;
+                        return Err(std::io::Error::other("session ended by the scripted BYE"));
+                    }
+                }
                 if with_body {
                     let size = m.bytes.len();
                     if let Some(huge) = quirks.huge_literal {
