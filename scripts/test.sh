@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs the Debian packages the tests need when missing
-# (Dovecot, dante-server, microsocks), then runs every test against real servers.
+# (Dovecot, dante-server, microsocks, mpop), then runs every test against real servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -376,3 +376,68 @@ async fn a_session_ended_for_an_expired_token_goes_on_with_a_fresh_one() {
     assert_eq!(ingest.messages("acct", Some(100), None).unwrap().len(), 6);
     ingest.shutdown().await.unwrap();
 }
+
+/// mpop, the reference POP3 client, logs in to the same Dovecot with the same tokens and
+/// both mechanisms, and gets what mail-ingest gets: the test set-up is a real OAuth2 one,
+/// and mail-ingest speaks it as a well-known client does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mpop_logs_in_with_the_same_tokens_and_gets_the_same_mail() {
+    let mpop = support::require("mpop");
+    let (d, idp) = mailbox(4);
+    for mechanism in [Mechanism::Xoauth2, Mechanism::OAuthBearer] {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, idp.issue()).unwrap();
+        let mbox = dir.path().join("mbox");
+        let conf = dir.path().join("mpoprc");
+        std::fs::write(
+            &conf,
+            format!(
+                "account default\nhost localhost\nport {}\ntls on\ntls_starttls off\ntls_trust_file {}\nuser {USER}\nauth {}\npasswordeval cat {}\nkeep on\ndelivery mbox {}\nuidls_file {}\n",
+                d.ports.pop3s,
+                support::certs().ca.display(),
+                mechanism.as_str(),
+                token_file.display(),
+                mbox.display(),
+                dir.path().join("uidls").display(),
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = std::process::Command::new(&mpop)
+            .arg("-C")
+            .arg(&conf)
+            .arg("--quiet")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mpop {mechanism:?}: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+        let fetched = std::fs::read_to_string(&mbox).unwrap();
+        let by_mpop = fetched.lines().filter(|l| l.starts_with("From ")).count();
+        assert_eq!(by_mpop, 4, "mpop {mechanism:?} got every message");
+
+        let oauth2 = OAuth2Config {
+            grant: Grant::Command(SecretSource::Command(vec![
+                "cat".into(),
+                token_file.display().to_string(),
+            ])),
+            mechanism,
+        };
+        let ingest = on_demand(config(
+            dir.path(),
+            oauth2,
+            vec![account("acct", &d, Protocol::Pop3, TlsMode::Implicit)],
+        ))
+        .await;
+        let s = ingest.check_now("acct").await.unwrap();
+        assert_eq!(s.error, None, "{mechanism:?}: {s:?}");
+        assert_eq!(s.stored as usize, by_mpop, "{mechanism:?}: the same mail as mpop");
+        ingest.shutdown().await.unwrap();
+    }
+}
