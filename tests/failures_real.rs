@@ -203,38 +203,101 @@ async fn disabled_accounts_never_connect() {
     let _ = via;
 }
 
-/// A password file is read at every connection: rotating the password (on the server and in
-/// the file) needs neither a restart nor a reload.
+/// File and command secrets are read at every connection: rotating the password (on the
+/// server and in the file, or in what the command prints) needs neither a restart nor a
+/// reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_password_file_applies_at_the_next_connection() {
+async fn a_rotated_password_file_or_command_applies_at_the_next_connection() {
     use mail_ingest::config::Credential;
     use mail_ingest::secret::SecretSource;
     let d = Dovecot::start();
-    d.add_user("rot", "first-pw");
-    d.deliver("rot", &corpus::sample(0));
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("rot.pw");
-    std::fs::write(&secret, "first-pw\n").unwrap();
-    let a = account("rot", &d, Protocol::Imap, TlsMode::Implicit);
-    let mut cfg = config(dir.path(), vec![a], "unused");
-    cfg.credentials.insert(
-        "rot".into(),
-        Credential {
-            username: "rot".into(),
-            auth: CredentialAuth::Password(SecretSource::File(secret.clone())),
-        },
+    let sources = [
+        ("file", SecretSource::File(secret.clone())),
+        (
+            "command",
+            SecretSource::Command(vec!["cat".into(), secret.display().to_string()]),
+        ),
+    ];
+    for (user, _) in &sources {
+        d.add_user(user, "first-pw");
+        d.deliver(user, &corpus::sample(0));
+    }
+    for (user, source) in sources {
+        std::fs::write(&secret, "first-pw\n").unwrap();
+        let a = account(user, &d, Protocol::Imap, TlsMode::Implicit);
+        let mut cfg = config(&dir.path().join(user), vec![a], "unused");
+        cfg.credentials.insert(
+            user.into(),
+            Credential {
+                username: user.into(),
+                auth: CredentialAuth::Password(source),
+            },
+        );
+        let ingest = support::config::on_demand(cfg).await;
+        let first = ingest.check_now(user).await.unwrap();
+        assert_eq!(
+            (first.stored, first.error.clone()),
+            (1, None),
+            "{user}: {first:?}"
+        );
+        d.set_password(user, "second-pw");
+        std::fs::write(&secret, "second-pw\n").unwrap();
+        d.deliver(user, &corpus::sample(1));
+        let second = ingest.check_now(user).await.unwrap();
+        assert_eq!(
+            (second.stored, second.error.clone()),
+            (1, None),
+            "{user}: the new password from the {user}: {second:?}"
+        );
+        ingest.shutdown().await.unwrap();
+    }
+}
+
+/// `{ credential = "NAME" }` reads systemd's `$CREDENTIALS_DIRECTORY/NAME` (what
+/// `LoadCredential=` provides), at every connection; without the variable the error says
+/// what to give the unit.
+#[test]
+fn a_systemd_credential_is_read_from_the_credentials_directory() {
+    let d = Dovecot::start();
+    d.add_user("sd", "sd-pw");
+    d.deliver("sd", &corpus::sample(0));
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("mail-password"), "sd-pw\n").unwrap();
+    let config = dir.path().join("mail-ingest.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"store.redb\"\n[credentials.sd]\nusername = \"sd\"\npassword = {{ credential = \"mail-password\" }}\n[accounts.sd]\nprotocol = \"imap\"\naddress = \"localhost\"\nport = {}\ncredential = \"sd\"\nca_file = \"{}\"\n",
+            d.ports.imaps,
+            support::certs().ca.display()
+        ),
+    )
+    .unwrap();
+    let check = |dir: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mail-ingest"));
+        cmd.arg("-c").arg(&config).args(["check", "sd"]);
+        cmd.env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(dir) = dir {
+            cmd.env("CREDENTIALS_DIRECTORY", dir);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = check(Some(&creds));
+    assert!(ok, "{out}");
+    assert!(out.contains("sd: fetched 1, stored 1"), "{out}");
+    let (ok, out) = check(None);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("CREDENTIALS_DIRECTORY is not set, so systemd credential `mail-password` cannot be read (give the unit LoadCredential=mail-password:/path/to/secret)"),
+        "{out}"
     );
-    let ingest = support::config::on_demand(cfg).await;
-    let first = ingest.check_now("rot").await.unwrap();
-    assert_eq!((first.stored, first.error.clone()), (1, None), "{first:?}");
-    d.set_password("rot", "second-pw");
-    std::fs::write(&secret, "second-pw\n").unwrap();
-    d.deliver("rot", &corpus::sample(1));
-    let second = ingest.check_now("rot").await.unwrap();
-    assert_eq!(
-        (second.stored, second.error.clone()),
-        (1, None),
-        "the new password from the file: {second:?}"
-    );
-    ingest.shutdown().await.unwrap();
 }

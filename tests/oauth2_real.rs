@@ -437,7 +437,10 @@ async fn mpop_logs_in_with_the_same_tokens_and_gets_the_same_mail() {
         .await;
         let s = ingest.check_now("acct").await.unwrap();
         assert_eq!(s.error, None, "{mechanism:?}: {s:?}");
-        assert_eq!(s.stored as usize, by_mpop, "{mechanism:?}: the same mail as mpop");
+        assert_eq!(
+            s.stored as usize, by_mpop,
+            "{mechanism:?}: the same mail as mpop"
+        );
         ingest.shutdown().await.unwrap();
     }
 }

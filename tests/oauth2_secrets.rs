@@ -159,7 +159,10 @@ fn no_secret_reaches_a_log_a_metric_an_answer_or_an_error() {
     assert_eq!(row("acct-echo")["needs_consent"], true, "{accounts}");
     assert_eq!(row("acct-wrong")["needs_consent"], true, "{accounts}");
     let echo_error = row("acct-echo")["last_error"].as_str().unwrap().to_string();
-    assert!(echo_error.contains("refresh token *** was revoked"), "{echo_error}");
+    assert!(
+        echo_error.contains("refresh token *** was revoked"),
+        "{echo_error}"
+    );
     assert_no_canary("GET /api/accounts", &accounts);
     let (_, checked) = daemon.request("POST", "/api/accounts/acct-echo/check", true);
     assert_no_canary("POST /api/accounts/acct-echo/check", &checked);
@@ -186,7 +189,10 @@ fn no_secret_reaches_a_log_a_metric_an_answer_or_an_error() {
         r#"mail_ingest_logins_refused_total{account="acct-m365",mechanism="xoauth2"} 0"#,
         r#"mail_ingest_oauth2_token_expiry_timestamp_seconds{credential="gmail"}"#,
     ] {
-        assert!(metrics.contains(series), "missing `{series}` in:\n{metrics}");
+        assert!(
+            metrics.contains(series),
+            "missing `{series}` in:\n{metrics}"
+        );
     }
     let log = daemon.stop();
     assert!(log.contains("TRACE"), "the daemon logged at trace level");

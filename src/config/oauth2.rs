@@ -8,7 +8,7 @@ use toml::Table;
 
 use super::fields::Fields;
 use super::issues::Issues;
-use super::secrets::{read_command, read_secret};
+use super::secrets::{check_program, read_command, read_secret};
 use crate::secret::SecretSource;
 
 /// How a credential's access token is had.
@@ -222,7 +222,9 @@ fn read_command_grant(f: &mut Fields) -> Option<Grant> {
         f.error("command", "is required with grant = \"command\"; e.g. command = [\"oama\", \"access\", \"alerts@example.com\"]");
         return None;
     };
-    read_command(f, "command", value).map(|argv| Grant::Command(SecretSource::Command(argv)))
+    let argv = read_command(f, "command", value)?;
+    check_program(f, "command", &argv[0]);
+    Some(Grant::Command(SecretSource::Command(argv)))
 }
 
 fn read_endpoint_grant(f: &mut Fields, grant: &str, base: &Path) -> Option<Grant> {

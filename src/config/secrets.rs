@@ -70,9 +70,7 @@ fn check_secret_source(f: &mut Fields, key: &str, source: &SecretSource) {
             Ok(path) => check_secret_file(f, key, &path),
             Err(e) => f.warning(key, e.to_string()),
         },
-        SecretSource::Command(argv) if !program_exists(&argv[0]) => {
-            f.warning(key, format!("program `{}` is not found (as a path, or on PATH); accounts using it will fail until it is", argv[0]));
-        }
+        SecretSource::Command(argv) => check_program(f, key, &argv[0]),
         _ => {}
     }
 }
@@ -98,6 +96,13 @@ fn check_secret_file(f: &mut Fields, key: &str, path: &Path) {
                 );
             }
         }
+    }
+}
+
+/// Warns when `program` is not found.
+pub(super) fn check_program(f: &mut Fields, key: &str, program: &str) {
+    if !program_exists(program) {
+        f.warning(key, format!("program `{program}` is not found (as a path, or on PATH); accounts using it will fail until it is"));
     }
 }
 
