@@ -5,16 +5,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_imap::{Authenticator, Client};
+use async_imap::{Authenticator, Client, Session};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::command;
 use super::words::describe;
-use super::{Conn, Timed};
 use crate::error::{CheckError, Failure, Stage};
-use crate::net::BoxStream;
+use crate::net::{BoxStream, Timed};
 use crate::sasl::{BearerLogin, MailLogin, describe_challenge};
 
 /// What the server offers before login, from a CAPABILITY command.
@@ -50,7 +49,7 @@ pub async fn authenticate(
     login: &BearerLogin,
     offered: &[String],
     server: (&str, u16),
-) -> Result<Conn, CheckError> {
+) -> Result<Session<Timed<BoxStream>>, CheckError> {
     let mechanism = login.mechanism.sasl_name();
     let has = |cap: &str| offered.iter().any(|c| c.eq_ignore_ascii_case(cap));
     if !has(&format!("AUTH={mechanism}")) {

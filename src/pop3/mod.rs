@@ -4,6 +4,7 @@
 
 pub mod client;
 mod sasl;
+mod words;
 
 use client::{Body, Capabilities, Pop3Client, Pop3Error};
 
@@ -11,11 +12,12 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
 use crate::config::{AccountConfig, TlsMode};
-use crate::error::{CheckError, Failure, Stage};
+use crate::error::{CheckError, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::pop3_key;
 use crate::protocol::{Deleted, Deletion, Left, Listing, Probe, ServerMessage, Session, Sink};
 use crate::sasl::MailLogin;
+use words::{auth_error, describe};
 
 /// Most bytes one line of a LIST or UIDL answer may take (a number, a space, a unique id of
 /// at most 70 characters).
@@ -39,20 +41,6 @@ pub struct Pop3Session {
 
 fn err(stage: Stage, what: &str) -> impl FnOnce(Pop3Error) -> CheckError + '_ {
     move |e| CheckError::new(stage, format!("{what}: {}", describe(&e)))
-}
-
-/// Words for a POP3 failure, with the meaning of RFC 3206 response codes.
-fn describe(e: &Pop3Error) -> String {
-    match (e, e.code()) {
-        (Pop3Error::Io(io), _) => crate::error::describe_io(io),
-        (_, Some("IN-USE")) => {
-            format!("{e} (the mailbox is locked by another POP3 session; it will be retried)")
-        }
-        (_, Some("AUTH")) => format!("{e} (wrong username or password)"),
-        (_, Some("SYS/TEMP")) => format!("{e} (temporary server problem; it will be retried)"),
-        (_, Some("SYS/PERM")) => format!("{e} (permanent server problem)"),
-        _ => e.to_string(),
-    }
 }
 
 impl Pop3Session {
@@ -167,23 +155,6 @@ pub fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
     let actual = raw.len() as u64;
     // The usual case needs no pass over the bytes.
     actual == listed || actual.abs_diff(listed) <= memchr::memchr_iter(b'\n', raw).count() as u64
-}
-
-/// An authentication failure, with the secret scrubbed from anything the server echoed,
-/// and `hint` (about a client certificate) added.
-fn auth_error(e: &Pop3Error, login: &MailLogin, hint: &str) -> CheckError {
-    // The hint replaces the usual guess at a wrong username or password.
-    let words = if hint.is_empty() {
-        describe(e)
-    } else {
-        e.to_string()
-    };
-    let text = format!("login failed: {}{hint}", login.scrub(&words));
-    if matches!(e, Pop3Error::Err(_)) {
-        CheckError::new(Stage::Auth, text).because(Failure::LoginRefused)
-    } else {
-        CheckError::new(Stage::Connect, text)
-    }
 }
 
 #[async_trait]

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::client::{Capabilities, Pop3Client, SaslAnswer};
-use super::{auth_error, describe};
+use super::words::{auth_error, describe};
 use crate::config::AccountConfig;
 use crate::error::{CheckError, Failure, Stage};
 use crate::net::{ANSWER_BUDGET, BoxStream, Timed};

@@ -3,21 +3,11 @@
 //! first), with the basis it grew from, so a new seed from the operator takes over again.
 
 use redb::TableError;
-use serde::{Deserialize, Serialize};
 
 use super::Store;
 use super::error::{Result, db_err};
-use super::records::{decode, encode};
+use super::records::{KeptRefreshToken, decode, encode};
 use super::schema::REFRESH_TOKENS;
-
-/// A kept refresh token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeptRefreshToken {
-    /// What it grew from (a digest of the token endpoint, the client id and the seed), hex.
-    pub basis: String,
-    /// The refresh token.
-    pub refresh_token: String,
-}
 
 impl Store {
     /// The refresh token kept for `credential`, if any.

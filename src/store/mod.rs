@@ -27,11 +27,12 @@ use std::path::{Path, PathBuf};
 
 use redb::{ReadableTable, WriteTransaction};
 
-pub use credentials::KeptRefreshToken;
 use error::db_err;
 pub use error::{Result, StoreError};
 use handle::{Guarded, Handle, Opener};
-pub use records::{AccountState, NewMessage, Settled, StoreOutcome, StoredRecord};
+pub use records::{
+    AccountState, KeptRefreshToken, NewMessage, Settled, StoreOutcome, StoredRecord,
+};
 use schema::SCHEMA_VERSION;
 use tables::Tables;
 

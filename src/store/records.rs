@@ -1,6 +1,6 @@
 //! What the store keeps and hands out: the message going in, the outcome of storing it, the
-//! metadata record kept per message, and the per-account state that outlives the process;
-//! with their JSON encoding.
+//! metadata record kept per message, the per-account state that outlives the process, and a
+//! credential's kept refresh token; with their JSON encoding.
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,15 @@ pub struct AccountState {
     pub backfilled: bool,
     /// The last check failed because the account's OAuth2 credential needs new consent.
     pub needs_consent: bool,
+}
+
+/// A kept refresh token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptRefreshToken {
+    /// What it grew from (a digest of the token endpoint, the client id and the seed), hex.
+    pub basis: String,
+    /// The refresh token.
+    pub refresh_token: String,
 }
 
 /// Decodes the JSON record `id` (0 for records that are not messages).
