@@ -170,10 +170,16 @@ async fn connect(port: u16) -> (Reader, Vec<u8>) {
     (s, line)
 }
 
-/// The raw IMAPS reference: LOGIN, SELECT, one UID FETCH 1:* (BODY.PEEK[]) read to nowhere.
-async fn raw_imap(port: u16, user: &str) -> u64 {
+/// The raw IMAPS reference: LOGIN, SELECT, one UID FETCH 1:* (BODY.PEEK[]) read to nowhere
+/// (with `delete`, then UID STORE and UID EXPUNGE of 1:*), LOGOUT, all in one write.
+async fn raw_imap(port: u16, user: &str, delete: bool) -> u64 {
     let (mut s, mut line) = connect(port).await;
-    s.get_mut().write_all(format!("a LOGIN {user} pw\r\nb SELECT INBOX\r\nc UID FETCH 1:* (BODY.PEEK[])\r\nd LOGOUT\r\n").as_bytes()).await.unwrap();
+    let deletes = if delete {
+        "x UID STORE 1:* +FLAGS.SILENT (\\Deleted)\r\ny UID EXPUNGE 1:*\r\n"
+    } else {
+        ""
+    };
+    s.get_mut().write_all(format!("a LOGIN {user} pw\r\nb SELECT INBOX\r\nc UID FETCH 1:* (BODY.PEEK[])\r\n{deletes}d LOGOUT\r\n").as_bytes()).await.unwrap();
     let mut total = 0u64;
     loop {
         line.clear();
@@ -200,12 +206,18 @@ async fn raw_imap(port: u16, user: &str) -> u64 {
     total
 }
 
-/// The raw POP3S reference: LIST, then every RETR pipelined, bodies read to nowhere.
-async fn raw_pop3(port: u16, user: &str, count: usize) -> u64 {
+/// The raw POP3S reference: USER, PASS and every RETR (with `delete`, every DELE) and QUIT
+/// in one write, bodies read to nowhere.
+async fn raw_pop3(port: u16, user: &str, count: usize, delete: bool) -> u64 {
     let (s, _greeting) = connect(port).await;
     let mut cmds = format!("USER {user}\r\nPASS pw\r\n");
     for i in 1..=count {
         cmds.push_str(&format!("RETR {i}\r\n"));
+    }
+    if delete {
+        for i in 1..=count {
+            cmds.push_str(&format!("DELE {i}\r\n"));
+        }
     }
     cmds.push_str("QUIT\r\n");
     let writer = {
@@ -240,6 +252,16 @@ async fn raw_pop3(port: u16, user: &str, count: usize) -> u64 {
             }
             total += buf.len() as u64;
         }
+    }
+    // The DELE answers and QUIT's, which comes once the deletes are made.
+    for _ in 0..if delete { count + 1 } else { 0 } {
+        buf.clear();
+        br.read_until(b'\n', &mut buf).await.unwrap();
+        assert!(
+            buf.starts_with(b"+OK"),
+            "{:?}",
+            String::from_utf8_lossy(&buf)
+        );
     }
     let _ = task.await;
     total
@@ -336,15 +358,22 @@ fn timed(cmd: &mut Command) -> Result<Sample, String> {
     })
 }
 
+/// The ports the clients connect to: Dovecot's own, or a delaying proxy's in front of them.
+#[derive(Clone, Copy)]
+struct Ports {
+    imaps: u16,
+    pop3s: u16,
+}
+
 fn ingest_config(
     dir: &Path,
-    d: &support::Dovecot,
+    ports: Ports,
     user: &str,
     pop3: bool,
     keep: bool,
     socks: Option<u16>,
 ) -> PathBuf {
-    let port = if pop3 { d.ports.pop3s } else { d.ports.imaps };
+    let port = if pop3 { ports.pop3s } else { ports.imaps };
     let connector = socks
         .map(|p| format!("connector = \"dante\"\n[connectors.dante]\nsocks5 = \"127.0.0.1:{p}\"\n"))
         .unwrap_or_default();
@@ -375,6 +404,32 @@ fn main() {
     let binary = support::bench::release_binary();
     let d = support::Dovecot::start_with("mail_fsync = never\n");
     let dante = support::Socks::dante();
+    // BENCH_RTT_MS: every client reaches Dovecot through a proxy that delays each direction
+    // by half of it (set-up costs a round trip as TCP's does).
+    let rtt_ms: u64 = std::env::var("BENCH_RTT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let one_way = Duration::from_micros(rtt_ms * 500);
+    let proxies = (rtt_ms > 0).then(|| {
+        (
+            support::delay::DelayProxy::start(d.ports.imaps, one_way),
+            support::delay::DelayProxy::start(d.ports.pop3s, one_way),
+        )
+    });
+    let ports = match &proxies {
+        Some((imaps, pop3s)) => Ports {
+            imaps: imaps.port,
+            pop3s: pop3s.port,
+        },
+        None => Ports {
+            imaps: d.ports.imaps,
+            pop3s: d.ports.pop3s,
+        },
+    };
+    if rtt_ms > 0 {
+        eprintln!("every client through a proxy of {rtt_ms} ms round trip");
+    }
     let template = seed_template(n);
     eprintln!(
         "mailbox: {} messages, {:.1} MB",
@@ -385,7 +440,9 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let scenarios: Vec<&str> = vec![
         "raw imaps",
+        "raw imaps delete",
         "raw pop3s",
+        "raw pop3s delete",
         "mail-ingest imaps keep",
         "mail-ingest imaps delete",
         "mail-ingest pop3s keep",
@@ -395,6 +452,7 @@ fn main() {
         "fetchmail pop3s",
         "getmail6 imaps",
         "mpop pop3s",
+        "mpop pop3s delete",
     ]
     .into_iter()
     // BENCH_ONLY: comma-separated parts of scenario names; `=name` matches one name exactly.
@@ -439,23 +497,24 @@ fn main() {
             let dir = tempfile::tempdir().unwrap();
             let cpu_before = busy_cpu();
             let sample = match name.as_str() {
-                "raw imaps" => {
+                s if s.starts_with("raw ") => {
+                    let delete = s.ends_with("delete");
                     let (t, own) = (Instant::now(), own_cpu());
-                    let bytes = rt.block_on(raw_imap(d.ports.imaps, user));
-                    assert!(bytes >= template.bytes, "raw IMAP read {bytes} bytes");
-                    Some(Ok(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0, client_cpu: own_cpu() - own }))
-                }
-                "raw pop3s" => {
-                    let (t, own) = (Instant::now(), own_cpu());
-                    let bytes = rt.block_on(raw_pop3(d.ports.pop3s, user, template.count));
-                    assert!(bytes >= template.bytes, "raw POP3 read {bytes} bytes");
+                    let bytes = if s.contains("imaps") {
+                        rt.block_on(raw_imap(ports.imaps, user, delete))
+                    } else {
+                        rt.block_on(raw_pop3(ports.pop3s, user, template.count, delete))
+                    };
+                    assert!(bytes >= template.bytes, "{s} read {bytes} bytes");
+                    let left = d.remaining(user).len();
+                    assert_eq!(left, if delete { 0 } else { template.count }, "{s}: messages left on the server");
                     Some(Ok(Sample { secs: t.elapsed().as_secs_f64(), rss_kib: 0, cpu: 0.0, client_cpu: own_cpu() - own }))
                 }
                 s if s.starts_with("mail-ingest") => {
                     let pop3 = s.contains("pop3s");
                     let keep = s.contains("keep");
                     let socks = s.contains("socks5").then_some(dante.port);
-                    let cfg = ingest_config(dir.path(), &d, user, pop3, keep, socks);
+                    let cfg = ingest_config(dir.path(), ports, user, pop3, keep, socks);
                     // mail-ingest failing is a finding; the other clients' failures are counted.
                     let binary = match &compare {
                         Some(other) if s.ends_with("[compare]") => other,
@@ -469,7 +528,7 @@ fn main() {
                 "fetchmail imaps" | "fetchmail pop3s" => which("fetchmail").map(|bin| {
                     let pop3 = name.contains("pop3");
                     let rc = dir.path().join("fetchmailrc");
-                    std::fs::write(&rc, format!("poll localhost protocol {} port {} user \"{user}\" password \"pw\" ssl sslcertfile \"{}\" sslcertck keep fetchall mda \"/bin/cat > /dev/null\"\n", if pop3 { "pop3" } else { "imap" }, if pop3 { d.ports.pop3s } else { d.ports.imaps }, support::certs().ca.display())).unwrap();
+                    std::fs::write(&rc, format!("poll localhost protocol {} port {} user \"{user}\" password \"pw\" ssl sslcertfile \"{}\" sslcertck keep fetchall mda \"/bin/cat > /dev/null\"\n", if pop3 { "pop3" } else { "imap" }, if pop3 { ports.pop3s } else { ports.imaps }, support::certs().ca.display())).unwrap();
                     std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
                     timed(Command::new(bin).args(["-f"]).arg(&rc).args(["--nosyslog", "-s"]).env("HOME", dir.path()))
                 }),
@@ -478,13 +537,14 @@ fn main() {
                     for sub in ["cur", "new", "tmp"] {
                         std::fs::create_dir_all(maildir.join(sub)).unwrap();
                     }
-                    std::fs::write(dir.path().join("getmailrc"), format!("[retriever]\ntype = SimpleIMAPSSLRetriever\nserver = localhost\nport = {}\nusername = {user}\npassword = pw\nca_certs = {}\n[destination]\ntype = MDA_external\npath = /bin/sh\narguments = (\"-c\", \"cat > /dev/null\")\nallow_root_commands = true\n[options]\nread_all = true\ndelete = false\nverbose = 0\n", d.ports.imaps, support::certs().ca.display())).unwrap();
+                    std::fs::write(dir.path().join("getmailrc"), format!("[retriever]\ntype = SimpleIMAPSSLRetriever\nserver = localhost\nport = {}\nusername = {user}\npassword = pw\nca_certs = {}\n[destination]\ntype = MDA_external\npath = /bin/sh\narguments = (\"-c\", \"cat > /dev/null\")\nallow_root_commands = true\n[options]\nread_all = true\ndelete = false\nverbose = 0\n", ports.imaps, support::certs().ca.display())).unwrap();
                     let _ = maildir;
                     timed(Command::new(bin).arg("--getmaildir").arg(dir.path()).arg("--rcfile").arg("getmailrc"))
                 }),
-                "mpop pop3s" => which("mpop").map(|bin| {
+                "mpop pop3s" | "mpop pop3s delete" => which("mpop").map(|bin| {
                     let rc = dir.path().join("mpoprc");
-                    std::fs::write(&rc, format!("account bench\nhost localhost\nport {}\ntls on\ntls_starttls off\ntls_trust_file {}\nuser {user}\npassword pw\nkeep on\nonly_new off\ndelivery mda \"/bin/cat > /dev/null\"\nuidls_file {}/uidls\n", d.ports.pop3s, support::certs().ca.display(), dir.path().display())).unwrap();
+                    let keep = if name.ends_with("delete") { "off" } else { "on" };
+                    std::fs::write(&rc, format!("account bench\nhost localhost\nport {}\ntls on\ntls_starttls off\ntls_trust_file {}\nuser {user}\npassword pw\nkeep {keep}\nonly_new off\ndelivery mda \"/bin/cat > /dev/null\"\nuidls_file {}/uidls\n", ports.pop3s, support::certs().ca.display(), dir.path().display())).unwrap();
                     std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
                     timed(Command::new(bin).arg("-C").arg(&rc).arg("bench"))
                 }),
@@ -516,10 +576,10 @@ fn main() {
             }
         }
     }
-    let reference = |proto: &str| -> f64 {
+    let reference = |raw: &str| -> f64 {
         let mut v: Vec<f64> = results
             .iter()
-            .find(|(n, _)| n == &format!("raw {proto}"))
+            .find(|(n, _)| n == raw)
             .map(|(_, s)| s.iter().map(|x| x.secs).collect())
             .unwrap_or_default();
         if v.is_empty() {
@@ -528,10 +588,15 @@ fn main() {
             median(&mut v)
         }
     };
-    let (imap_ref, pop_ref) = (reference("imaps"), reference("pop3s"));
+
     println!(
-        "\n{n} messages, {:.1} MB, {reps} repetitions (medians)\n",
-        template.bytes as f64 / 1e6
+        "\n{n} messages, {:.1} MB, {reps} repetitions (medians){}\n",
+        template.bytes as f64 / 1e6,
+        if rtt_ms > 0 {
+            format!(", {rtt_ms} ms round trip")
+        } else {
+            String::new()
+        }
     );
     println!(
         "| client | wall s | wall s range | msg/s | MB/s | peak RSS MiB | machine CPU s | client CPU s | x raw |"
@@ -562,10 +627,16 @@ fn main() {
         let r = median(&mut rss);
         let c = median(&mut cpu);
         let cc = median(&mut client_cpu);
-        let base = if name.contains("pop3") {
-            pop_ref
+        // Each against the raw client doing the same: keep or delete, over the same protocol.
+        let proto = if name.contains("pop3") {
+            "pop3s"
         } else {
-            imap_ref
+            "imaps"
+        };
+        let base = if name.contains("delete") {
+            reference(&format!("raw {proto} delete"))
+        } else {
+            reference(&format!("raw {proto}"))
         };
         let rss_text = if r > 0.0 {
             format!("{:.1}", r / 1024.0)

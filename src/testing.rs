@@ -23,8 +23,8 @@ use crate::progress::Progress;
 use crate::protocol::acks::AckQueue;
 use crate::protocol::keys::imap_key;
 use crate::protocol::{
-    Acked, Deleted, Deletion, Durable, Left, Listing, MailServer, NotStored, Probe, ServerMessage,
-    Session, Sink, Tally, WatchEnd,
+    Acked, Deleted, Deletion, Durable, Finished, Left, Listing, MailServer, NotStored, Probe,
+    ServerMessage, Session, Sink, Tally, WatchEnd,
 };
 
 /// A gate that waiters pass only while it is open.
@@ -258,11 +258,11 @@ impl Session for ScriptedSession {
         Ok(Deletion::all(m.deletes))
     }
 
-    async fn finish(self: Box<Self>) -> Result<(), CheckError> {
+    async fn finish(self: Box<Self>) -> Result<Finished, CheckError> {
         lock(&self.mailbox)
             .events
             .push((Instant::now(), Event::Finish));
-        Ok(())
+        Ok(Finished::default())
     }
 }
 

@@ -121,3 +121,47 @@ async fn both_socks_proxies_relay() {
         "the password must not appear: {err}"
     );
 }
+
+#[test]
+fn the_delay_proxy_costs_a_round_trip_per_exchange_and_passes_every_byte() {
+    // An echo server behind a proxy of 40 ms each way.
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in echo.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let _ = std::io::copy(&mut &conn, &mut w);
+            });
+        }
+    });
+    let one_way = std::time::Duration::from_millis(40);
+    let proxy = support::delay::DelayProxy::start(port, one_way);
+    let started = std::time::Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let writer = {
+        let (mut s, payload) = (s.try_clone().unwrap(), payload.clone());
+        std::thread::spawn(move || {
+            s.write_all(&payload).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+        })
+    };
+    let mut first = [0u8; 1];
+    s.read_exact(&mut first).unwrap();
+    // Set-up (a round trip) and the first exchange (another).
+    assert!(
+        started.elapsed() >= 4 * one_way,
+        "first byte back after {:?}",
+        started.elapsed()
+    );
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    writer.join().unwrap();
+    assert_eq!(first[0], payload[0]);
+    assert_eq!(
+        &rest[..],
+        &payload[1..],
+        "every byte, in order, then the end"
+    );
+}

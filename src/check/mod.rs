@@ -70,7 +70,6 @@ pub async fn run(
         return Err(e);
     }
     check.delete(to_delete).await?;
-    check.note_leftovers().await?;
     check.note_listed(above, listed_high).await?;
     check.finish().await
 }
@@ -82,7 +81,7 @@ struct Check<'a> {
     session: Box<dyn Session>,
     summary: &'a mut CheckSummary,
     /// Deleted on the server once the session ends cleanly (POP3, at QUIT).
-    owed_at_finish: Vec<String>,
+    owed_at_finish: Vec<ServerMessage>,
     /// What stays on the server, for the account's report.
     leftovers: Leftovers,
     /// Handles of the messages this check downloaded but could not store.
@@ -244,20 +243,17 @@ impl Check<'_> {
         let deletion = self.session.delete(&messages).await?;
         tracing::debug!(account = %name, count = messages.len(), took = ?started.elapsed(), "deleted on the server");
         if let Some(reason) = &deletion.reason {
-            metrics::counter!(m::ERRORS, "account" => name.clone(), "stage" => Stage::Delete.as_str()).increment(1);
-            tracing::warn!(account = %name, refused = deletion.refused.len(), reason = %reason, "the server refused deletes; they stay owed");
-            self.leftovers.delete_error = Some(reason.clone());
+            note_refusal(name, &mut self.leftovers, deletion.refused.len(), reason);
         }
         let refused: std::collections::HashSet<u32> = deletion.refused.into_iter().collect();
-        let keys: Vec<String> = messages
+        let done = messages
             .into_iter()
-            .filter(|m| !refused.contains(&m.handle))
-            .filter_map(|m| m.key)
-            .collect();
+            .filter(|m| !refused.contains(&m.handle));
         match deletion.deleted {
-            Deleted::Now => self.deleted(keys).await?,
-            Deleted::AtFinish => self.owed_at_finish.extend(keys),
+            Deleted::Now => self.deleted(done.filter_map(|m| m.key).collect()).await?,
+            Deleted::AtFinish => self.owed_at_finish.extend(done),
             Deleted::Flagged => {
+                let keys: Vec<String> = done.filter_map(|m| m.key).collect();
                 tracing::warn!(account = %name, count = keys.len(), "server lacks UIDPLUS: messages flagged \\Deleted and await an expunge by another client");
             }
         }
@@ -269,7 +265,8 @@ impl Check<'_> {
         record_deleted(self.account, self.ledger, self.summary, keys).await
     }
 
-    /// Ends the session and records the deletes it made final (POP3's, at QUIT).
+    /// Ends the session, records the deletes it made final (POP3's, at QUIT) and what stays
+    /// on the server.
     async fn finish(self) -> Result<(), CheckError> {
         let Check {
             account,
@@ -277,11 +274,41 @@ impl Check<'_> {
             session,
             summary,
             owed_at_finish,
+            mut leftovers,
             ..
         } = self;
-        session.finish().await?;
-        record_deleted(account, ledger, summary, owed_at_finish).await
+        let ended = session.finish().await;
+        let finished = match ended {
+            Ok(finished) => finished,
+            Err(e) => {
+                ledger.note_leftovers(&account.name, leftovers).await?;
+                return Err(e);
+            }
+        };
+        if let Some(reason) = &finished.reason {
+            note_refusal(
+                &account.name,
+                &mut leftovers,
+                finished.refused.len(),
+                reason,
+            );
+        }
+        let refused: std::collections::HashSet<u32> = finished.refused.into_iter().collect();
+        let keys = owed_at_finish
+            .into_iter()
+            .filter(|m| !refused.contains(&m.handle))
+            .filter_map(|m| m.key)
+            .collect();
+        record_deleted(account, ledger, summary, keys).await?;
+        ledger.note_leftovers(&account.name, leftovers).await
     }
+}
+
+/// Counts and logs deletes the server refused, and keeps its words for the account's report.
+fn note_refusal(account: &str, leftovers: &mut Leftovers, refused: usize, reason: &str) {
+    metrics::counter!(m::ERRORS, "account" => account.to_string(), "stage" => Stage::Delete.as_str()).increment(1);
+    tracing::warn!(account = %account, refused, reason = %reason, "the server refused deletes; they stay owed");
+    leftovers.delete_error = Some(reason.to_string());
 }
 
 /// Records deletes done on the server, and counts them.

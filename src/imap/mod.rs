@@ -22,7 +22,9 @@ use crate::config::{AccountConfig, Login, TlsMode};
 use crate::error::{CheckError, Failure, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::imap_key;
-use crate::protocol::{Deleted, Deletion, Left, Listing, Probe, ServerMessage, Session, Sink};
+use crate::protocol::{
+    Deleted, Deletion, Finished, Left, Listing, Probe, ServerMessage, Session, Sink,
+};
 use crate::sasl::MailLogin;
 use uids::{MAX_SET_BYTES, uid_groups, uid_set};
 use wire::number_after;
@@ -354,12 +356,13 @@ impl Session for ImapSession {
         Ok(done)
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<(), CheckError> {
+    async fn finish(mut self: Box<Self>) -> Result<Finished, CheckError> {
         self.conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
         self.conn
             .logout()
             .await
-            .map_err(imap_err(Stage::Fetch, "LOGOUT failed"))
+            .map_err(imap_err(Stage::Fetch, "LOGOUT failed"))?;
+        Ok(Finished::default())
     }
 }
 

@@ -14,6 +14,9 @@ use crate::text::excerpt;
 
 /// Longest status or listing line accepted.
 pub const MAX_LINE: usize = 4096;
+/// Bytes read from the stream at a time: what a pipelined answer may have read ahead of the
+/// one being read.
+pub const READ_BUFFER: usize = 64 * 1024;
 /// Most CAPA lines kept (servers announce a dozen).
 pub const MAX_CAPABILITIES: usize = 100;
 
@@ -91,7 +94,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     /// A client over `stream`; read the greeting next.
     pub fn new(stream: S) -> Self {
         Pop3Client {
-            io: BufReader::with_capacity(64 * 1024, stream),
+            io: BufReader::with_capacity(READ_BUFFER, stream),
             out: Vec::with_capacity(1024),
         }
     }
@@ -125,6 +128,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         self.out.extend_from_slice(command.as_bytes());
         self.out.extend_from_slice(b"\r\n");
         Ok(())
+    }
+
+    /// Whether commands wait in the queue for [`Pop3Client::flush`].
+    pub fn queued(&self) -> bool {
+        !self.out.is_empty()
     }
 
     /// Writes the queued commands in one write.
@@ -187,7 +195,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     /// CAPA; a server without it gives empty capabilities. At most [`MAX_CAPABILITIES`]
     /// lines are kept.
     pub async fn capa(&mut self) -> Result<Capabilities> {
-        match self.command("CAPA").await {
+        self.send("CAPA").await?;
+        self.flush().await?;
+        self.read_capa().await
+    }
+
+    /// Reads the answer to a CAPA already sent.
+    pub async fn read_capa(&mut self) -> Result<Capabilities> {
+        match self.status().await {
             Ok(_) => Ok(Capabilities {
                 lines: self
                     .listing(MAX_CAPABILITIES, |l| Ok(l.to_string()))
@@ -200,7 +215,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 
     /// UIDL: (message number, unique id) pairs, the first `limit` of them.
     pub async fn uidl(&mut self, limit: usize) -> Result<Vec<(u32, String)>> {
-        self.command("UIDL").await?;
+        self.send("UIDL").await?;
+        self.flush().await?;
+        self.read_uidl(limit).await
+    }
+
+    /// Reads the answer to a UIDL already sent.
+    pub async fn read_uidl(&mut self, limit: usize) -> Result<Vec<(u32, String)>> {
+        self.status().await?;
         self.listing(limit, |l| {
             let mut it = l.split_whitespace();
             match (it.next().and_then(|n| n.parse().ok()), it.next()) {
@@ -220,7 +242,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 
     /// LIST: (message number, size in octets) pairs, the first `limit` of them.
     pub async fn list(&mut self, limit: usize) -> Result<Vec<(u32, u64)>> {
-        self.command("LIST").await?;
+        self.send("LIST").await?;
+        self.flush().await?;
+        self.read_list(limit).await
+    }
+
+    /// Reads the answer to a LIST already sent.
+    pub async fn read_list(&mut self, limit: usize) -> Result<Vec<(u32, u64)>> {
+        self.status().await?;
         self.listing(limit, |l| {
             let mut it = l.split_whitespace();
             match (

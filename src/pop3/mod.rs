@@ -6,7 +6,7 @@ pub mod client;
 mod sasl;
 mod words;
 
-use client::{Body, Capabilities, Pop3Client, Pop3Error};
+use client::{Body, Capabilities, Pop3Client, Pop3Error, READ_BUFFER};
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
@@ -15,7 +15,9 @@ use crate::config::{AccountConfig, TlsMode};
 use crate::error::{CheckError, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::pop3_key;
-use crate::protocol::{Deleted, Deletion, Left, Listing, Probe, ServerMessage, Session, Sink};
+use crate::protocol::{
+    Deleted, Deletion, Finished, Left, Listing, Probe, ServerMessage, Session, Sink,
+};
 use crate::sasl::MailLogin;
 use words::{auth_error, describe};
 
@@ -23,14 +25,36 @@ use words::{auth_error, describe};
 /// at most 70 characters).
 const LISTING_LINE_BYTES: u64 = 96;
 
-/// How many RETR commands are sent ahead of their answers when the server pipelines.
-const PIPELINE_DEPTH: usize = 64;
+/// When the server pipelines, RETR commands go out ahead of the answer being read while the
+/// messages they ask for add up to at most this many listed bytes...
+const RETR_WINDOW_BYTES: u64 = 16 << 20;
+/// ...and number at most this many (their lines stay far below what socket buffers hold, so
+/// writing them never waits on the server reading).
+const RETR_WINDOW_COMMANDS: usize = 1024;
+
+/// Most DELE commands queued before their answers are read (the answers must fit the socket
+/// buffers while the commands are written).
+const DELE_QUEUE: usize = 1024;
 
 /// A logged-in POP3 session.
+///
+/// With a server that says PIPELINING, commands go out in groups: the login with the
+/// capabilities and the listing, RETRs in a window sized in bytes, and DELEs queued until the
+/// next write (at the latest with QUIT), their answers read when that write's answers come.
+/// Deletes become final only at QUIT, which is sent only after every DELE (each for a message
+/// durably stored), so a lost connection deletes nothing.
 pub struct Pop3Session {
     client: Pop3Client<Timed<BoxStream>>,
     /// What the server announced (after login when it says more then).
     pub capabilities: Capabilities,
+    /// The server takes commands without waiting for the answers before them.
+    pipelining: bool,
+    /// STAT, LIST and UIDL went out with the login: their answers come next.
+    listing_sent: bool,
+    /// DELE commands sent or queued whose answers are still to be read, in order.
+    unanswered_deletes: Vec<u32>,
+    /// The deletes the server refused, told at the end.
+    refused: Finished,
     keep_copy: bool,
     /// Most messages one listing keeps.
     max_listed: usize,
@@ -43,6 +67,14 @@ fn err(stage: Stage, what: &str) -> impl FnOnce(Pop3Error) -> CheckError + '_ {
     move |e| CheckError::new(stage, format!("{what}: {}", describe(&e)))
 }
 
+/// Lets the server send at most `bytes` for the next answer, beyond what the client's read
+/// buffer may already have taken of the answers behind it (see [`Timed`]).
+fn set_budget(client: &mut Pop3Client<Timed<BoxStream>>, bytes: u64) {
+    client
+        .get_mut()
+        .set_read_budget(Some(bytes + READ_BUFFER as u64));
+}
+
 impl Pop3Session {
     /// Connects and logs in.
     pub async fn open(
@@ -52,22 +84,28 @@ impl Pop3Session {
     ) -> Result<Self, CheckError> {
         let stream = net::open(account, connector).await?;
         let mut client = Pop3Client::new(stream);
-        let answer_budget = |c: &mut Pop3Client<Timed<BoxStream>>| {
-            c.get_mut().set_read_budget(Some(ANSWER_BUDGET));
+        set_budget(&mut client, ANSWER_BUDGET);
+        // CAPA goes out before the greeting has come: the server reads it once it has greeted,
+        // and its answer comes right behind the greeting instead of a round trip later.
+        let early = async {
+            client.send("CAPA").await?;
+            client.flush().await
         };
-        answer_budget(&mut client);
+        early
+            .await
+            .map_err(err(Stage::Connect, "cannot send CAPA"))?;
         client
             .greeting()
             .await
             .map_err(err(Stage::Connect, "no POP3 greeting"))?;
         client.get_mut().set_limit(account.io_timeout);
-        answer_budget(&mut client);
+        set_budget(&mut client, ANSWER_BUDGET);
         let mut capabilities = client
-            .capa()
+            .read_capa()
             .await
             .map_err(err(Stage::Connect, "CAPA failed"))?;
         if account.tls == TlsMode::Starttls {
-            answer_budget(&mut client);
+            set_budget(&mut client, ANSWER_BUDGET);
             client
                 .command("STLS")
                 .await
@@ -76,109 +114,201 @@ impl Pop3Session {
             let mut tls = net::starttls(plain, account).await?;
             tls.set_limit(account.io_timeout);
             client = Pop3Client::new(tls);
-            answer_budget(&mut client);
+            set_budget(&mut client, ANSWER_BUDGET);
             capabilities = client
                 .capa()
                 .await
                 .map_err(err(Stage::Tls, "CAPA after STLS failed"))?;
         }
-        // RFC 6856: a server that offers UTF8 down-converts messages with 8-bit headers for
-        // a client that has not said it (their bodies then differ from the listed sizes).
-        if capabilities.has("UTF8") {
-            answer_budget(&mut client);
-            if let Err(e) = client.command("UTF8").await {
-                tracing::debug!(account = %account.name, error = %describe(&e), "the server offers UTF8 but refused it");
-            }
-        }
-        answer_budget(&mut client);
-        match login {
-            MailLogin::Password(l) => {
-                let hint = client.get_mut().certificate_hint();
-                client
-                    .command(&format!("USER {}", l.username))
-                    .await
-                    .map_err(|e| auth_error(&e, login, hint))?;
-                answer_budget(&mut client);
-                client
-                    .command(&format!("PASS {}", l.password.expose()))
-                    .await
-                    .map_err(|e| auth_error(&e, login, hint))?;
-            }
-            MailLogin::Bearer(b) => {
-                sasl::authenticate(&mut client, b, &capabilities, account).await?;
-            }
-        }
-        // Some servers only tell the truth about their abilities after login.
-        answer_budget(&mut client);
-        if let Ok(after) = client.capa().await
-            && !after.lines.is_empty()
-        {
-            capabilities = after;
-        }
-        Ok(Pop3Session {
+        let mut session = Pop3Session {
             client,
+            pipelining: capabilities.has("PIPELINING"),
             capabilities,
+            listing_sent: false,
+            unanswered_deletes: Vec::new(),
+            refused: Finished::default(),
             keep_copy: account.keep_copy,
             max_listed: account.max_listed,
             account: account.name.clone(),
             deletes_sent: false,
-        })
+        };
+        session.log_in(account, login).await?;
+        Ok(session)
+    }
+
+    /// Says UTF8 when offered, logs in, and reads what the server can do now. A password
+    /// login to a pipelining server goes out in one write with the capabilities and the
+    /// listing (their answers are read by [`Session::list`]).
+    async fn log_in(
+        &mut self,
+        account: &AccountConfig,
+        login: &MailLogin,
+    ) -> Result<(), CheckError> {
+        // RFC 6856: a server that offers UTF8 down-converts messages with 8-bit headers for
+        // a client that has not said it (their bodies then differ from the listed sizes).
+        let utf8 = self.capabilities.has("UTF8");
+        if utf8 {
+            self.send("UTF8").await?;
+            if !self.pipelining {
+                self.read_utf8().await?;
+            }
+        }
+        match login {
+            MailLogin::Password(l) => {
+                let hint = self.client.get_mut().certificate_hint();
+                let refused = |e: Pop3Error| auth_error(&e, login, hint);
+                self.client
+                    .send(&format!("USER {}", l.username))
+                    .await
+                    .map_err(refused)?;
+                if self.pipelining {
+                    self.client
+                        .send(&format!("PASS {}", l.password.expose()))
+                        .await
+                        .map_err(refused)?;
+                    for command in ["CAPA", "STAT", "LIST", "UIDL"] {
+                        self.send(command).await?;
+                    }
+                    self.listing_sent = true;
+                }
+                self.client.flush().await.map_err(refused)?;
+                if utf8 && self.pipelining {
+                    self.read_utf8().await?;
+                }
+                self.answer_budget();
+                self.client.status().await.map_err(refused)?;
+                if !self.pipelining {
+                    self.client
+                        .send(&format!("PASS {}", l.password.expose()))
+                        .await
+                        .map_err(refused)?;
+                    self.client.flush().await.map_err(refused)?;
+                }
+                self.answer_budget();
+                self.client.status().await.map_err(refused)?;
+            }
+            MailLogin::Bearer(b) => {
+                if utf8 && self.pipelining {
+                    self.read_utf8().await?;
+                }
+                sasl::authenticate(&mut self.client, b, &self.capabilities, account).await?;
+            }
+        }
+        // Some servers only tell the truth about their abilities after login.
+        if !self.listing_sent {
+            self.send("CAPA").await?;
+            self.client
+                .flush()
+                .await
+                .map_err(err(Stage::Connect, "CAPA failed"))?;
+        }
+        self.answer_budget();
+        if let Ok(after) = self.client.read_capa().await
+            && !after.lines.is_empty()
+        {
+            self.pipelining |= after.has("PIPELINING");
+            self.capabilities = after;
+        }
+        Ok(())
+    }
+
+    /// Queues one command for the next write.
+    async fn send(&mut self, command: &str) -> Result<(), CheckError> {
+        self.client
+            .send(command)
+            .await
+            .map_err(err(Stage::Connect, command))
+    }
+
+    /// Reads the answer to UTF8: a refusal is only logged.
+    async fn read_utf8(&mut self) -> Result<(), CheckError> {
+        let failed = || err(Stage::Connect, "UTF8 failed");
+        if self.client.queued() {
+            self.client.flush().await.map_err(failed())?;
+        }
+        self.answer_budget();
+        match self.client.status().await {
+            Ok(_) => Ok(()),
+            Err(e @ Pop3Error::Err(_)) => {
+                tracing::debug!(account = %self.account, error = %describe(&e), "the server offers UTF8 but refused it");
+                Ok(())
+            }
+            Err(e) => Err(failed()(e)),
+        }
     }
 
     /// Lets the server send at most `bytes` until the next budget (see [`Timed`]).
     fn budget(&mut self, bytes: u64) {
-        self.client.get_mut().set_read_budget(Some(bytes));
+        set_budget(&mut self.client, bytes);
+    }
+
+    /// The budget of a status answer.
+    fn answer_budget(&mut self) {
+        self.budget(ANSWER_BUDGET);
+    }
+
+    /// Sends `command` now, unless it went out already, pipelined behind an earlier one.
+    async fn ask(&mut self, command: &str, sent: bool) -> Result<(), CheckError> {
+        if !sent {
+            self.send(command).await?;
+            self.client
+                .flush()
+                .await
+                .map_err(err(Stage::Fetch, &format!("{command} failed")))?;
+        }
+        Ok(())
     }
 
     /// Number of messages and their total size (STAT).
     pub async fn stat(&mut self) -> Result<(u64, u64), CheckError> {
-        self.budget(ANSWER_BUDGET);
+        let (count, size, _) = self.listing().await?;
+        Ok((count, size))
+    }
+
+    /// STAT, LIST and UIDL (in one write when the server pipelines, or answered already as
+    /// the login's): the count, the total size, and the messages listed.
+    async fn listing(&mut self) -> Result<(u64, u64, Listing), CheckError> {
+        self.read_deletes().await?;
+        let mut sent = std::mem::take(&mut self.listing_sent);
+        if !sent && self.pipelining {
+            for command in ["STAT", "LIST", "UIDL"] {
+                self.send(command).await?;
+            }
+            self.client
+                .flush()
+                .await
+                .map_err(err(Stage::Fetch, "STAT failed"))?;
+            sent = true;
+        }
+        self.ask("STAT", sent).await?;
+        self.answer_budget();
         let text = self
             .client
-            .command("STAT")
+            .status()
             .await
             .map_err(err(Stage::Fetch, "STAT failed"))?;
         let mut it = text.split_whitespace().map(|n| n.parse::<u64>());
-        match (it.next(), it.next()) {
-            (Some(Ok(n)), Some(Ok(size))) => Ok((n, size)),
-            _ => Err(CheckError::new(
-                Stage::Fetch,
-                format!("malformed STAT answer `{text}`"),
-            )),
-        }
-    }
-}
-
-/// True when a RETR body matches the size LIST announced, allowing for servers that count
-/// bare LF line ends (each CRLF on the wire is then one octet more than listed).
-pub fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
-    let actual = raw.len() as u64;
-    // The usual case needs no pass over the bytes.
-    actual == listed || actual.abs_diff(listed) <= memchr::memchr_iter(b'\n', raw).count() as u64
-}
-
-#[async_trait]
-impl Session for Pop3Session {
-    async fn probe(&mut self) -> Result<Probe, CheckError> {
-        let (n, size) = self.stat().await?;
-        Ok(Probe {
-            capabilities: self.capabilities.lines.clone(),
-            mailbox: format!("maildrop: {n} messages, {size} bytes"),
-        })
-    }
-
-    async fn list(&mut self, _above: Option<u32>) -> Result<Listing, CheckError> {
+        let (count, size) = match (it.next(), it.next()) {
+            (Some(Ok(n)), Some(Ok(size))) => (n, size),
+            _ => {
+                return Err(CheckError::new(
+                    Stage::Fetch,
+                    format!("malformed STAT answer `{text}`"),
+                ));
+            }
+        };
         // The count STAT announces sizes what LIST and UIDL may send.
-        let (count, _) = self.stat().await?;
         let listing_budget = count.saturating_mul(LISTING_LINE_BYTES) + ANSWER_BUDGET;
+        self.ask("LIST", sent).await?;
         self.budget(listing_budget);
         let sizes = self
             .client
-            .list(self.max_listed)
+            .read_list(self.max_listed)
             .await
             .map_err(err(Stage::Fetch, "LIST failed"))?;
+        self.ask("UIDL", sent).await?;
         self.budget(listing_budget);
-        let uidls = match self.client.uidl(self.max_listed).await {
+        let uidls = match self.client.read_uidl(self.max_listed).await {
             Ok(u) => Some(u),
             Err(Pop3Error::Err(_)) if !self.keep_copy => None,
             Err(Pop3Error::Err(e)) => {
@@ -192,6 +322,17 @@ impl Session for Pop3Session {
             }
             Err(e) => return Err(err(Stage::Fetch, "UIDL failed")(e)),
         };
+        let listing = self.keyed(count, sizes, uidls)?;
+        Ok((count, size, listing))
+    }
+
+    /// The listing of `count` messages, each keyed by its UIDL when there is one.
+    fn keyed(
+        &self,
+        count: u64,
+        sizes: Vec<(u32, u64)>,
+        uidls: Option<Vec<(u32, String)>>,
+    ) -> Result<Listing, CheckError> {
         let uidl_of: std::collections::HashMap<u32, String> =
             uidls.unwrap_or_default().into_iter().collect();
         let mut seen = std::collections::HashSet::new();
@@ -225,29 +366,87 @@ impl Session for Pop3Session {
         })
     }
 
+    /// Reads the answers to the DELEs sent; refusals are kept for the end.
+    async fn read_deletes(&mut self) -> Result<(), CheckError> {
+        if self.unanswered_deletes.is_empty() {
+            return Ok(());
+        }
+        if self.client.queued() {
+            self.client
+                .flush()
+                .await
+                .map_err(err(Stage::Delete, "DELE failed"))?;
+        }
+        self.budget(self.unanswered_deletes.len() as u64 * 128 + ANSWER_BUDGET);
+        for handle in std::mem::take(&mut self.unanswered_deletes) {
+            match self.client.status().await {
+                Ok(_) => {}
+                // A refusal: the session is in step; this message stays owed.
+                Err(e @ Pop3Error::Err(_)) => {
+                    self.refused.refused.push(handle);
+                    self.refused.reason = Some(format!("DELE {handle}: {}", describe(&e)));
+                }
+                Err(e) => return Err(err(Stage::Delete, &format!("DELE {handle} failed"))(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when a RETR body matches the size LIST announced, allowing for servers that count
+/// bare LF line ends (each CRLF on the wire is then one octet more than listed).
+pub fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
+    let actual = raw.len() as u64;
+    // The usual case needs no pass over the bytes.
+    actual == listed || actual.abs_diff(listed) <= memchr::memchr_iter(b'\n', raw).count() as u64
+}
+
+#[async_trait]
+impl Session for Pop3Session {
+    async fn probe(&mut self) -> Result<Probe, CheckError> {
+        let (n, size) = self.stat().await?;
+        Ok(Probe {
+            capabilities: self.capabilities.lines.clone(),
+            mailbox: format!("maildrop: {n} messages, {size} bytes"),
+        })
+    }
+
+    async fn list(&mut self, _above: Option<u32>) -> Result<Listing, CheckError> {
+        Ok(self.listing().await?.2)
+    }
+
     async fn fetch(
         &mut self,
         batch: &[ServerMessage],
         sink: &mut dyn Sink,
     ) -> Result<(), CheckError> {
-        let depth = if self.capabilities.has("PIPELINING") {
-            PIPELINE_DEPTH
+        // DELEs queued between batches go out first, and their answers come first.
+        self.read_deletes().await?;
+        let (window_bytes, window_commands) = if self.pipelining {
+            (RETR_WINDOW_BYTES, RETR_WINDOW_COMMANDS)
         } else {
-            1
+            (0, 1)
         };
         // Bodies as listed (dot-stuffing at most doubles them), with their status lines.
         let listed: u64 = batch.iter().map(|m| m.size).sum();
         self.budget(listed.saturating_mul(2) + batch.len() as u64 * 128 + ANSWER_BUDGET);
-        let mut sent = 0;
+        let (mut sent, mut in_flight) = (0, 0u64);
         for (i, msg) in batch.iter().enumerate() {
-            // Refill the pipeline when it is half empty, in one write: a write (and a TLS
+            // Refill the window when it is half empty, in one write: a write (and a TLS
             // record) per RETR costs both sides more than the commands themselves.
-            if sent == i || (sent < batch.len() && sent - i <= depth / 2) {
-                while sent < batch.len() && sent < i + depth {
+            let refill =
+                sent == i || (sent - i <= window_commands / 2 && in_flight <= window_bytes / 2);
+            if sent < batch.len() && refill {
+                while sent < batch.len()
+                    && (sent == i
+                        || (sent - i < window_commands
+                            && in_flight + batch[sent].size <= window_bytes))
+                {
                     self.client
                         .send(&format!("RETR {}", batch[sent].handle))
                         .await
                         .map_err(err(Stage::Fetch, "RETR failed"))?;
+                    in_flight += batch[sent].size;
                     sent += 1;
                 }
                 self.client
@@ -260,6 +459,7 @@ impl Session for Pop3Session {
                 .read_retr(sink.max_size(), msg.size)
                 .await
                 .map_err(err(Stage::Fetch, &format!("RETR {} failed", msg.handle)))?;
+            in_flight -= msg.size;
             match body {
                 Body::Message(raw) if sizes_agree(msg.size, &raw) => {
                     sink.push(msg.clone(), raw).await
@@ -278,45 +478,21 @@ impl Session for Pop3Session {
 
     async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deletion, CheckError> {
         self.deletes_sent |= !batch.is_empty();
-        self.budget(batch.len() as u64 * 128 + ANSWER_BUDGET);
-        let mut done = Deletion::all(Deleted::AtFinish);
-        let depth = if self.capabilities.has("PIPELINING") {
-            PIPELINE_DEPTH
-        } else {
-            1
-        };
-        for group in batch.chunks(depth) {
-            for msg in group {
-                self.client
-                    .send(&format!("DELE {}", msg.handle))
-                    .await
-                    .map_err(err(Stage::Delete, "DELE failed"))?;
-            }
+        for msg in batch {
             self.client
-                .flush()
+                .send(&format!("DELE {}", msg.handle))
                 .await
                 .map_err(err(Stage::Delete, "DELE failed"))?;
-            for msg in group {
-                match self.client.status().await {
-                    Ok(_) => {}
-                    // A refusal: the session is in step; this message stays owed.
-                    Err(e @ Pop3Error::Err(_)) => {
-                        done.refused.push(msg.handle);
-                        done.reason = Some(format!("DELE {}: {}", msg.handle, describe(&e)));
-                    }
-                    Err(e) => {
-                        return Err(err(Stage::Delete, &format!("DELE {} failed", msg.handle))(
-                            e,
-                        ));
-                    }
-                }
+            self.unanswered_deletes.push(msg.handle);
+            if !self.pipelining || self.unanswered_deletes.len() >= DELE_QUEUE {
+                self.read_deletes().await?;
             }
         }
-        Ok(done)
+        Ok(Deletion::all(Deleted::AtFinish))
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<(), CheckError> {
-        self.budget(ANSWER_BUDGET);
+    async fn finish(mut self: Box<Self>) -> Result<Finished, CheckError> {
+        self.answer_budget();
         if !self.deletes_sent {
             // Nothing awaits the UPDATE state, so QUIT's answer tells us nothing, and a server
             // may take long before giving it (Dovecot first marks every retrieved message
@@ -331,13 +507,17 @@ impl Session for Pop3Session {
             if let Err(e) = quit.await {
                 tracing::debug!(account = %self.account, error = %describe(&e), "QUIT without deletes failed; nothing was owed");
             }
-            return Ok(());
+            return Ok(Finished::default());
         }
-        self.client
-            .command("QUIT")
-            .await
-            .map_err(err(Stage::Delete, "QUIT failed (deletes not made final)"))?;
-        Ok(())
+        // The DELEs still queued go out with QUIT, in one write; QUIT's answer, after theirs,
+        // says the server made them final.
+        let quit = || err(Stage::Delete, "QUIT failed (deletes not made final)");
+        self.client.send("QUIT").await.map_err(quit())?;
+        self.client.flush().await.map_err(quit())?;
+        self.read_deletes().await?;
+        self.answer_budget();
+        self.client.status().await.map_err(quit())?;
+        Ok(self.refused)
     }
 }
 

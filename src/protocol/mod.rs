@@ -79,6 +79,17 @@ impl Deletion {
     }
 }
 
+/// What ending a session made of the deletes it had only queued (POP3 DELEs go out with the
+/// next command that is sent anyway, and their answers are read when the session ends): the
+/// ones the server refused after all. They stay owed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Finished {
+    /// Handles of the messages whose delete the server refused.
+    pub refused: Vec<u32>,
+    /// What the server said when it refused, in words.
+    pub reason: Option<String>,
+}
+
 /// Why a session left a message on the server without handing it to the sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Left {
@@ -120,10 +131,12 @@ pub trait Session: Send {
         sink: &mut dyn Sink,
     ) -> Result<(), CheckError>;
     /// Deletes these messages on the server. A refusal (a read-only mailbox, missing rights)
-    /// is an answer, not an error: the session goes on.
+    /// is an answer, not an error: the session goes on. A session may queue the deletes of
+    /// [`Deleted::AtFinish`] and learn of their refusals only when it ends.
     async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deletion, CheckError>;
-    /// Ends the session (LOGOUT / QUIT).
-    async fn finish(self: Box<Self>) -> Result<(), CheckError>;
+    /// Ends the session (LOGOUT / QUIT), making its [`Deleted::AtFinish`] deletes final;
+    /// says which of them the server refused.
+    async fn finish(self: Box<Self>) -> Result<Finished, CheckError>;
 }
 
 /// Why watching a mailbox for new mail (IMAP IDLE) stopped.

@@ -14,6 +14,7 @@ pub mod bench;
 pub mod config;
 pub mod corpus;
 pub mod daemon;
+pub mod delay;
 pub mod fake;
 pub mod fault;
 pub mod oauth;
