@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Chunks read and not yet written, each with the time it is due.
+type Queue = Arc<Mutex<VecDeque<(Instant, Vec<u8>)>>>;
+
 /// The proxy; it stops accepting when dropped.
 pub struct DelayProxy {
     pub port: u16,
@@ -69,7 +72,7 @@ fn relay(client: TcpStream, upstream: u16, one_way: Duration, accepted: Instant)
 /// Copies `from` to `to`, each chunk written `one_way` after it was read (and not before
 /// `open_at`); an end of stream is passed on as late as the bytes before it.
 fn delayed(mut from: TcpStream, mut to: TcpStream, one_way: Duration, open_at: Instant) {
-    let queue: Arc<Mutex<VecDeque<(Instant, Vec<u8>)>>> = Arc::default();
+    let queue: Queue = Arc::default();
     let (wake, woken) = mpsc::channel::<()>();
     let writer = {
         let (queue, mut to) = (queue.clone(), to.try_clone().unwrap());
