@@ -1,5 +1,6 @@
 //! Faults a real server will not produce, put between mail-ingest and a real Dovecot by the
-//! fault proxy: the connection closed at every protocol step the client takes and at sampled
+//! fault proxy: the connection closed at every protocol step the client takes (and inside
+//! each pipelined burst of commands) and at sampled
 //! byte offsets of the server's answers (inside message literals and RETR bodies too), a
 //! stalled server, a trickling server, injected bytes. For every case: no message lost, none
 //! stored twice, none deleted on the server before the store holds it, and the account
@@ -139,6 +140,14 @@ fn cases(t: &support::fault::Transcript) -> Vec<Fault> {
     for b in t.to_server.iter().take(40) {
         faults.push(Fault::CloseAt(Dir::ToServer, *b));
         faults.push(Fault::CloseAt(Dir::ToServer, b + 2));
+    }
+    // Inside each pipelined burst (the login with the listing, the RETR window, the DELEs
+    // with QUIT, STORE with EXPUNGE): cut halfway, and inside its last command.
+    for (b, size) in t.to_server.iter().zip(&t.to_server_sizes).take(40) {
+        if *size > 24 {
+            faults.push(Fault::CloseAt(Dir::ToServer, b + size / 2));
+            faults.push(Fault::CloseAt(Dir::ToServer, b + size - 4));
+        }
     }
     // The server's answers: at the start of sampled writes and at spread offsets between.
     let total = t.to_client.last().copied().unwrap_or(1000) + 2000;

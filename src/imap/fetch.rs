@@ -128,7 +128,19 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
                         .await
                         .map_err(io_fail)?;
                 }
-                None => break,
+                None => {
+                    // The answer's last line closes its parenthesis: anything else after a
+                    // literal means the literal did not hold what the server meant to send
+                    // (bytes injected into it, or a server out of step). Nothing of it is
+                    // handed on.
+                    if !self.line.trim_ascii_end().ends_with(b")") {
+                        return Err(fail(format!(
+                            "a FETCH answer went on after its message where it should have ended: `{}` (the message is not stored)",
+                            excerpt_bytes(&self.line)
+                        )));
+                    }
+                    break;
+                }
             }
             self.line.clear();
             read_line(&mut self.reader, &mut self.line, "UID FETCH").await?;
@@ -165,6 +177,15 @@ mod tests {
         let mut sent = Vec::new();
         server.read_to_end(&mut sent).await.unwrap();
         (r, got, sent)
+    }
+
+    #[tokio::test]
+    async fn a_literal_followed_by_more_than_its_answers_end_is_refused() {
+        // 4 bytes injected into a 10-byte literal push the body's end out of it.
+        let script = b"* 1 FETCH (UID 7 BODY[] {10}\r\nXXXXline\r\nend\r\n)\r\nF1 OK done\r\n";
+        let (r, got, _) = run(script, 100).await;
+        assert!(got.is_empty(), "nothing handed on: {got:?}");
+        assert!(r.unwrap_err().message.contains("should have ended"));
     }
 
     #[tokio::test]

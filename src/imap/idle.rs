@@ -30,7 +30,7 @@ pub async fn watch(
     login: &MailLogin,
     wake: &(dyn Fn() + Send + Sync),
 ) -> WatchEnd {
-    let session = match ImapSession::open(account, connector, login).await {
+    let session = match ImapSession::open_to_watch(account, connector, login).await {
         Ok(s) => s,
         Err(e) => return WatchEnd::Failed(e),
     };

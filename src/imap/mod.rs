@@ -1,12 +1,14 @@
-//! IMAP accounts with async-imap: greeting and STARTTLS by hand (so injected bytes are
-//! caught), LOGIN or SASL AUTHENTICATE with an OAuth2 token (`sasl.rs`), SELECT, a UID/size listing, `UID FETCH` of UID sets with `BODY.PEEK[]`,
-//! and deletes as `UID STORE +FLAGS.SILENT (\Deleted)` plus `UID EXPUNGE` of exactly those
-//! UIDs (UIDPLUS). Every result stream is drained before the next command.
+//! IMAP accounts with async-imap: opening (`open.rs`: LOGIN with SELECT and the listing
+//! pipelined behind it, or SASL AUTHENTICATE with an OAuth2 token in `sasl.rs`), `UID FETCH`
+//! of UID sets with `BODY.PEEK[]`, and deletes as `UID STORE +FLAGS.SILENT (\Deleted)` and
+//! `UID EXPUNGE` of exactly those UIDs (UIDPLUS) in one write. Every answer is read before
+//! the next command that depends on it; LOGOUT's answer is not waited for.
 
 mod command;
 pub mod fetch;
 pub mod greeting;
 pub mod idle;
+mod open;
 mod sasl;
 pub mod uids;
 mod wire;
@@ -14,27 +16,25 @@ mod words;
 
 use std::collections::HashMap;
 
-use async_imap::{Client, Session as ImapConn};
-
 use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
 
-use crate::config::{AccountConfig, Login, TlsMode};
-use crate::error::{CheckError, Failure, Stage};
-use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
+use crate::config::AccountConfig;
+use crate::error::{CheckError, Stage, describe_io};
+use crate::net::{ANSWER_BUDGET, ConnectorHandle};
 use crate::protocol::keys::imap_key;
 use crate::protocol::{
     Deleted, Deletion, Finished, Left, Listing, Probe, ServerMessage, Session, Sink,
 };
 use crate::sasl::MailLogin;
+pub use open::BUDGET_SLACK;
+use open::{
+    Conn, LISTING_TAG, Listed, SELECT_TAG, capability_words, connect, log_in, quoted,
+    read_selection,
+};
 use uids::{MAX_SET_BYTES, uid_groups, uid_set};
 use wire::number_after;
 use words::describe;
-
-type Conn = ImapConn<Timed<BoxStream>>;
-
-/// What any command may bring beyond the data it asked for (status lines, flags, untagged
-/// updates).
-pub const BUDGET_SLACK: u64 = 1 << 20;
 
 /// A logged-in IMAP session with its mailbox selected.
 pub struct ImapSession {
@@ -53,6 +53,8 @@ pub struct ImapSession {
     commands: u32,
     /// Most messages one listing keeps.
     max_listed: usize,
+    /// The whole mailbox's listing, sent behind SELECT when the session opened.
+    prelisted: Option<Listed>,
 }
 
 fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -> CheckError + '_ {
@@ -60,42 +62,87 @@ fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -
 }
 
 impl ImapSession {
-    /// Connects, logs in and selects the account's mailbox.
+    /// Connects, logs in, selects the account's mailbox and lists it, for a check or a test.
+    /// With a password, SELECT and the listing go out right behind LOGIN: one round trip.
     pub async fn open(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
         login: &MailLogin,
     ) -> Result<Self, CheckError> {
+        Self::open_with(account, connector, login, true).await
+    }
+
+    /// Connects, logs in and selects the mailbox, without listing it (to watch it in IDLE).
+    pub async fn open_to_watch(
+        account: &AccountConfig,
+        connector: Option<&ConnectorHandle>,
+        login: &MailLogin,
+    ) -> Result<Self, CheckError> {
+        Self::open_with(account, connector, login, false).await
+    }
+
+    async fn open_with(
+        account: &AccountConfig,
+        connector: Option<&ConnectorHandle>,
+        login: &MailLogin,
+        list: bool,
+    ) -> Result<Self, CheckError> {
         let bearer = matches!(login, MailLogin::Bearer(_));
-        let (client, offered) = connect(account, connector, bearer).await?;
-        let mut conn = match login {
-            MailLogin::Password(login) => log_in(client, login).await?,
-            MailLogin::Bearer(login) => {
-                sasl::authenticate(client, login, &offered, (&account.address, account.port))
-                    .await?
+        let (mut client, offered) = connect(account, connector, bearer).await?;
+        let mut behind = format!("{SELECT_TAG} SELECT {}\r\n", quoted(&account.mailbox)?);
+        if list {
+            behind.push_str(&format!(
+                "{LISTING_TAG} UID FETCH 1:* (UID RFC822.SIZE)\r\n"
+            ));
+        }
+        let (mut conn, announced) = match login {
+            MailLogin::Password(password) => {
+                client.get_mut().follow_next_line(behind.into_bytes());
+                log_in(client, password).await?
+            }
+            MailLogin::Bearer(token) => {
+                let mut conn =
+                    sasl::authenticate(client, token, &offered, (&account.address, account.port))
+                        .await?;
+                // Only after the exchange: a line sent during it could be taken for an
+                // answer to the server's challenge.
+                let stream = conn.get_mut();
+                let sent = async {
+                    stream.write_all(behind.as_bytes()).await?;
+                    stream.flush().await
+                };
+                sent.await.map_err(|e| {
+                    CheckError::new(Stage::Fetch, format!("SELECT failed: {}", describe_io(&e)))
+                })?;
+                (conn, None)
             }
         };
-        conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
-        let caps = conn
-            .capabilities()
-            .await
-            .map_err(imap_err(Stage::Fetch, "CAPABILITY failed"))?;
-        let capabilities: Vec<String> = caps
+        let selection = read_selection(&mut conn, account, list, login).await?;
+        let capabilities = match announced {
+            Some(c) => c,
+            None => {
+                conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
+                let caps = conn
+                    .capabilities()
+                    .await
+                    .map_err(imap_err(Stage::Fetch, "CAPABILITY failed"))?;
+                capability_words(caps.iter())
+            }
+        };
+        let uidplus = capabilities
             .iter()
-            .map(|c| clean_capability(&format!("{c:?}")))
-            .collect();
-        let uidplus = caps.has_str("UIDPLUS");
-        let (uidvalidity, exists, uidnext) = select(&mut conn, &account.mailbox).await?;
+            .any(|c| c.eq_ignore_ascii_case("UIDPLUS"));
         Ok(ImapSession {
             conn,
             mailbox: account.mailbox.clone(),
-            uidvalidity,
-            uidnext,
-            exists,
+            uidvalidity: selection.uidvalidity,
+            uidnext: selection.uidnext,
+            exists: selection.exists,
             capabilities,
             uidplus,
             commands: 0,
             max_listed: account.max_listed,
+            prelisted: selection.listed,
         })
     }
 
@@ -116,94 +163,6 @@ impl ImapSession {
     }
 }
 
-/// TCP (direct or through the connector), TLS, the greeting and STARTTLS when asked for;
-/// with `capabilities`, also what the server offers before login (from the greeting when
-/// it says, else from a CAPABILITY command).
-async fn connect(
-    account: &AccountConfig,
-    connector: Option<&ConnectorHandle>,
-    capabilities: bool,
-) -> Result<(Client<Timed<BoxStream>>, Vec<String>), CheckError> {
-    let mut stream = net::open(account, connector).await?;
-    stream.set_read_budget(Some(ANSWER_BUDGET));
-    let mut greeting = greeting::read_greeting(&mut stream).await?;
-    if account.tls == TlsMode::Starttls {
-        stream.set_read_budget(Some(ANSWER_BUDGET));
-        greeting::starttls(&mut stream).await?;
-        stream = net::starttls(stream, account).await?;
-        greeting.clear(); // what it announced before TLS no longer holds
-    }
-    stream.set_limit(account.io_timeout);
-    let mut offered = Vec::new();
-    if capabilities {
-        offered = greeting::announced_capabilities(&greeting);
-        if offered.is_empty() {
-            stream.set_read_budget(Some(ANSWER_BUDGET));
-            offered = sasl::capabilities(&mut stream).await?;
-        }
-    }
-    // For the login's answer.
-    stream.set_read_budget(Some(ANSWER_BUDGET));
-    Ok((Client::new(stream), offered))
-}
-
-/// LOGIN; a refusal is an authentication failure, with the password scrubbed from
-/// anything the server echoed.
-async fn log_in(client: Client<Timed<BoxStream>>, login: &Login) -> Result<Conn, CheckError> {
-    client
-        .login(&login.username, login.password.expose())
-        .await
-        .map_err(|(e, client)| {
-            let refused = matches!(e, async_imap::error::Error::No(_));
-            let mut text = describe(&e).replace(login.password.expose(), "***");
-            if refused {
-                match client.get_ref().certificate_hint() {
-                    "" => text.push_str(&format!(
-                        " (check the username `{}` and the password of the account's credential)",
-                        login.username
-                    )),
-                    hint => text.push_str(hint),
-                }
-                return CheckError::new(Stage::Auth, format!("login failed: {text}"))
-                    .because(Failure::LoginRefused);
-            }
-            CheckError::new(Stage::Connect, format!("login failed: {text}"))
-        })
-}
-
-/// SELECT: the mailbox's UIDVALIDITY, message count and UIDNEXT.
-async fn select(conn: &mut Conn, mailbox: &str) -> Result<(u32, u32, Option<u32>), CheckError> {
-    conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
-    let selected = conn.select(mailbox).await.map_err(imap_err(
-        Stage::Fetch,
-        &format!("cannot select mailbox `{mailbox}`"),
-    ))?;
-    let uidvalidity = selected.uid_validity.ok_or_else(|| {
-        CheckError::new(
-            Stage::Fetch,
-            format!("the server gave no UIDVALIDITY for `{mailbox}`; messages cannot be tracked"),
-        )
-    })?;
-    Ok((uidvalidity, selected.exists, selected.uid_next))
-}
-
-/// `Atom("IDLE")` -> `IDLE`, `Auth("PLAIN")` -> `AUTH=PLAIN`, `Imap4rev1` -> `IMAP4rev1`.
-fn clean_capability(debug: &str) -> String {
-    if let Some(inner) = debug
-        .strip_prefix("Atom(\"")
-        .and_then(|s| s.strip_suffix("\")"))
-    {
-        inner.to_string()
-    } else if let Some(inner) = debug
-        .strip_prefix("Auth(\"")
-        .and_then(|s| s.strip_suffix("\")"))
-    {
-        format!("AUTH={inner}")
-    } else {
-        debug.to_uppercase()
-    }
-}
-
 impl ImapSession {
     /// A tag for a command this session reads the answer of itself (`mi1`, `mi2`, ...).
     fn next_tag(&mut self) -> String {
@@ -211,14 +170,36 @@ impl ImapSession {
         format!("mi{}", self.commands)
     }
 
-    /// Runs `command`, reading its answer itself; the server's refusal, if it refused.
-    async fn refusable(&mut self, command: &str) -> Result<Option<String>, CheckError> {
-        let tag = self.next_tag();
-        let status = command::run(self.conn.get_mut(), &tag, command, |_| Ok(()))
+    /// A listing of `messages`, the whole mailbox's when `whole` and none was left out.
+    fn listing(&self, messages: Vec<ServerMessage>, too_many: bool, whole: bool) -> Listing {
+        if too_many {
+            tracing::warn!(
+                limit = self.max_listed,
+                "mailbox holds more messages than one check lists (max_listed); the rest follow in later checks"
+            );
+        }
+        Listing {
+            messages,
+            complete: whole && !too_many,
+        }
+    }
+
+    /// Runs `commands` in one write, reading their answers itself; the first refusal, if
+    /// the server refused one.
+    async fn refusable(&mut self, commands: &[&str]) -> Result<Option<String>, CheckError> {
+        let tags: Vec<String> = commands.iter().map(|_| self.next_tag()).collect();
+        let tagged: Vec<(&str, &str)> = tags
+            .iter()
+            .map(String::as_str)
+            .zip(commands.iter().copied())
+            .collect();
+        let statuses = command::run_all(self.conn.get_mut(), &tagged, |_, _| Ok(()))
             .await
             .map_err(|e| CheckError::new(Stage::Delete, e.message))?;
-        let name = command.split(' ').take(2).collect::<Vec<_>>().join(" ");
-        Ok(status.refusal().map(|r| format!("{name}: {r}")))
+        Ok(commands.iter().zip(statuses).find_map(|(command, status)| {
+            let name = command.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            status.refusal().map(|r| format!("{name}: {r}"))
+        }))
     }
 }
 
@@ -256,6 +237,11 @@ impl Session for ImapSession {
             }
             _ => 1,
         };
+        if from == 1
+            && let Some(Listed { messages, too_many }) = self.prelisted.take()
+        {
+            return Ok(self.listing(messages, too_many, true));
+        }
         self.budget(u64::from(self.exists) * 256);
         let tag = self.next_tag();
         let (mailbox, uidvalidity) = (self.mailbox.clone(), self.uidvalidity);
@@ -294,16 +280,7 @@ impl Session for ImapSession {
                 format!("listing failed: {refusal}"),
             ));
         }
-        if too_many {
-            tracing::warn!(
-                limit = max_listed,
-                "mailbox holds more messages than one check lists (max_listed); the rest follow in later checks"
-            );
-        }
-        Ok(Listing {
-            messages: out,
-            complete: from == 1 && !too_many,
-        })
+        Ok(self.listing(out, too_many, from == 1))
     }
 
     async fn fetch(
@@ -342,12 +319,16 @@ impl Session for ImapSession {
         for group in uid_groups(batch.iter().map(|m| m.handle), MAX_SET_BYTES) {
             self.budget(group.len() as u64 * 128);
             let set = uid_set(group.iter().copied());
-            let mut refusal = self
-                .refusable(&format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"))
-                .await?;
-            if refusal.is_none() && self.uidplus {
-                refusal = self.refusable(&format!("UID EXPUNGE {set}")).await?;
-            }
+            let store = format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)");
+            // UID EXPUNGE in the same write: it removes only those of the set that STORE
+            // flagged, each durably stored.
+            let expunge = format!("UID EXPUNGE {set}");
+            let commands: &[&str] = if self.uidplus {
+                &[&store, &expunge]
+            } else {
+                &[&store]
+            };
+            let refusal = self.refusable(commands).await?;
             if let Some(reason) = refusal {
                 done.refused.extend(group);
                 done.reason = Some(reason);
@@ -357,23 +338,20 @@ impl Session for ImapSession {
     }
 
     async fn finish(mut self: Box<Self>) -> Result<Finished, CheckError> {
-        self.conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
-        self.conn
-            .logout()
-            .await
-            .map_err(imap_err(Stage::Fetch, "LOGOUT failed"))?;
+        // Nothing waits on LOGOUT's answer (every delete was answered by its own command):
+        // say it, close our side (TLS close_notify) and go.
+        let tag = self.next_tag();
+        let stream = self.conn.get_mut();
+        let bye = async {
+            stream
+                .write_all(format!("{tag} LOGOUT\r\n").as_bytes())
+                .await?;
+            stream.flush().await?;
+            stream.shutdown().await
+        };
+        if let Err(e) = bye.await {
+            tracing::debug!(error = %describe_io(&e), "LOGOUT failed; nothing was owed");
+        }
         Ok(Finished::default())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capabilities_read_plainly() {
-        assert_eq!(clean_capability("Atom(\"IDLE\")"), "IDLE");
-        assert_eq!(clean_capability("Auth(\"PLAIN\")"), "AUTH=PLAIN");
-        assert_eq!(clean_capability("Imap4rev1"), "IMAP4REV1");
     }
 }

@@ -13,13 +13,34 @@ pub fn describe(e: &Error) -> String {
         Error::Io(io) if io.get_ref().is_some() && is_debug_print(&io.to_string()) => {
             format!("the server answered {}", server_words(&io.to_string()))
         }
-        Error::Io(io) => crate::error::describe_io(io),
+        Error::Io(io) => describe_read(io),
         Error::ConnectionLost => "the server closed the connection".into(),
         Error::No(text) => format!("the server answered NO: {}", server_words(text)),
         Error::Bad(text) => format!("the server answered BAD: {}", server_words(text)),
         Error::Parse(_) => "the server's answer is not valid IMAP".into(),
         Error::Validate(v) => format!("a command argument cannot be sent to IMAP: {v}"),
         other => other.to_string(),
+    }
+}
+
+/// An error reading the server's answers, in words. async-imap reports an answer its parser
+/// cannot read as the parser's debug print and then the bytes; the words quote the start of
+/// the bytes.
+pub fn describe_read(io: &std::io::Error) -> String {
+    let text = io.to_string();
+    match text.split_once(" during parsing of ") {
+        Some((_, bytes)) => {
+            let first = bytes
+                .trim_matches('"')
+                .split("\\r\\n")
+                .next()
+                .unwrap_or_default();
+            format!(
+                "the server's answer is not valid IMAP: `{}`",
+                crate::text::excerpt(first)
+            )
+        }
+        None => crate::error::describe_io(io),
     }
 }
 
@@ -94,6 +115,17 @@ fn debug_string(rest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_answers_read_as_words() {
+        let io = std::io::Error::other(
+            "Error(Error { input: [98], code: Tag }) during parsing of \"boom\\r\\n* 1 FETCH\"",
+        );
+        assert_eq!(
+            describe_read(&io),
+            "the server's answer is not valid IMAP: `boom`"
+        );
+    }
 
     #[test]
     fn answers_read_as_words() {

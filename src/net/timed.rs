@@ -36,6 +36,10 @@ pub struct Timed<S> {
     /// Set by the TLS handshake when the server asked for a client certificate and none
     /// was configured.
     certificate_asked: Option<Arc<CertificateAsked>>,
+    /// Commands to send right behind the next line written (see [`Timed::follow_next_line`]).
+    follow: Vec<u8>,
+    /// Of `follow`, what is due now and still to be written.
+    following: Vec<u8>,
 }
 
 impl<S> Timed<S> {
@@ -50,7 +54,17 @@ impl<S> Timed<S> {
             read_since_budget: 0,
             _permit: permit,
             certificate_asked: None,
+            follow: Vec::new(),
+            following: Vec::new(),
         }
+    }
+
+    /// Sends `commands` right behind the next complete line written through this stream, as
+    /// if that line's writer had pipelined them: a client library that writes a command and
+    /// then waits for its answer (async-imap's LOGIN) gets the commands after it on their
+    /// way in the same round trip.
+    pub fn follow_next_line(&mut self, commands: Vec<u8>) {
+        self.follow = commands;
     }
 
     /// Notes what the TLS handshake under this stream records about client certificates.
@@ -148,13 +162,35 @@ impl Deadline {
 
 use std::future::Future;
 
-impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
+impl<S: AsyncWrite + Unpin> Timed<S> {
+    /// Writes what is due of [`Timed::follow_next_line`]'s commands.
+    fn poll_following(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.following.is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.following) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.write_deadline.progress();
+                    self.following.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return self.write_deadline.poll(self.limit, cx).map(Err),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Timed<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        // Commands due behind a line go out before their answers are waited for.
+        if let Poll::Ready(Err(e)) = this.poll_following(cx) {
+            return Poll::Ready(Err(e));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
@@ -184,17 +220,27 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        std::task::ready!(this.poll_following(cx))?;
         match Pin::new(&mut this.inner).poll_write(cx, data) {
-            Poll::Ready(r) => {
+            Poll::Ready(Ok(n)) => {
                 this.write_deadline.progress();
-                Poll::Ready(r)
+                if n == data.len() && data.ends_with(b"\n") && !this.follow.is_empty() {
+                    this.following = std::mem::take(&mut this.follow);
+                    // Written now when it can be; else by the next read, write or flush.
+                    if let Poll::Ready(Err(e)) = this.poll_following(cx) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                Poll::Ready(Ok(n))
             }
+            Poll::Ready(r) => Poll::Ready(r),
             Poll::Pending => this.write_deadline.poll(this.limit, cx).map(Err),
         }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        std::task::ready!(this.poll_following(cx))?;
         match Pin::new(&mut this.inner).poll_flush(cx) {
             Poll::Ready(r) => {
                 this.write_deadline.progress();
@@ -236,5 +282,20 @@ mod tests {
         let err = timed.read_u8().await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(err.to_string().contains("5s"));
+    }
+
+    #[tokio::test]
+    async fn commands_follow_the_next_complete_line() {
+        // A writer that sends a command in pieces, as async-imap does, and no flush.
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut timed = Timed::new(client, Duration::from_secs(5), None);
+        timed.follow_next_line(b"b SELECT INBOX\r\n".to_vec());
+        for piece in [&b"a"[..], b" ", b"LOGIN u p", b"\r\n"] {
+            timed.write_all(piece).await.unwrap();
+        }
+        timed.write_all(b"c NOOP\r\n").await.unwrap();
+        let mut got = vec![0u8; 37];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"a LOGIN u p\r\nb SELECT INBOX\r\nc NOOP\r\n");
     }
 }

@@ -38,6 +38,9 @@ pub enum Fault {
 #[derive(Clone, Debug, Default)]
 pub struct Transcript {
     pub to_server: Vec<u64>,
+    /// How many bytes each of the client's writes held (a pipelined burst holds several
+    /// commands).
+    pub to_server_sizes: Vec<u64>,
     pub to_client: Vec<u64>,
 }
 
@@ -168,7 +171,10 @@ fn pump(
         if let Some(r) = &record {
             let mut t = r.lock().unwrap();
             match dir {
-                Dir::ToServer => t.to_server.push(passed),
+                Dir::ToServer => {
+                    t.to_server.push(passed);
+                    t.to_server_sizes.push(n as u64);
+                }
                 Dir::ToClient => t.to_client.push(passed),
             }
         }
