@@ -4,13 +4,17 @@
 //! over several repetitions, whole processes from start to exit:
 //!
 //! - a raw reference client (IMAPS: one `UID FETCH 1:* (BODY.PEEK[])` read to nowhere;
-//!   POP3S: pipelined RETR read to nowhere), in this process;
+//!   POP3S: pipelined RETR read to nowhere; every command in one write), in this process; to
+//!   delete, it sends its deletes once the download has arrived (`delete`), or blindly in
+//!   the same write (`delete blind`);
 //! - `mail-ingest check` (release binary) for IMAPS and POP3S, keep_copy true and false,
 //!   direct and through a SOCKS5 proxy (dante);
 //! - fetchmail, getmail6 and mpop doing the same download, where installed.
 //!
 //! It prints medians of wall time, messages/s, MB/s and peak RSS, and each one's ratio to
-//! the raw reference. Run: `scripts/bench.sh` (or `cargo bench --bench ingest -- N REPS`).
+//! the raw reference doing the same (keep, or delete after the download). `BENCH_RTT_MS`
+//! puts every client behind a proxy that delays each direction by half of it. Run:
+//! `scripts/bench.sh`, `scripts/bench.sh latency` (or `cargo bench --bench ingest -- N REPS`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -170,16 +174,50 @@ async fn connect(port: u16) -> (Reader, Vec<u8>) {
     (s, line)
 }
 
+/// How a raw reference client deletes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RawDelete {
+    /// It keeps everything.
+    No,
+    /// Once the whole download has arrived, every delete in one write: the least a client
+    /// can wait that deletes only what it has received.
+    AfterDownload,
+    /// With the download's commands, in the same write, before anything has arrived: a
+    /// lower bound no client that deletes only what it holds can reach.
+    Blind,
+}
+
+impl RawDelete {
+    fn of(scenario: &str) -> RawDelete {
+        if scenario.ends_with("delete blind") {
+            RawDelete::Blind
+        } else if scenario.ends_with("delete") {
+            RawDelete::AfterDownload
+        } else {
+            RawDelete::No
+        }
+    }
+}
+
 /// The raw IMAPS reference: LOGIN, SELECT, one UID FETCH 1:* (BODY.PEEK[]) read to nowhere
-/// (with `delete`, then UID STORE and UID EXPUNGE of 1:*), LOGOUT, all in one write.
-async fn raw_imap(port: u16, user: &str, delete: bool) -> u64 {
+/// and LOGOUT, in one write; deletes (UID STORE and UID EXPUNGE of 1:*) as `delete` says.
+async fn raw_imap(port: u16, user: &str, delete: RawDelete) -> u64 {
     let (mut s, mut line) = connect(port).await;
-    let deletes = if delete {
-        "x UID STORE 1:* +FLAGS.SILENT (\\Deleted)\r\ny UID EXPUNGE 1:*\r\n"
-    } else {
-        ""
+    let deletes = "x UID STORE 1:* +FLAGS.SILENT (\\Deleted)\r\ny UID EXPUNGE 1:*\r\n";
+    let (first, after) = match delete {
+        RawDelete::No => ("d LOGOUT\r\n".to_string(), None),
+        RawDelete::Blind => (format!("{deletes}d LOGOUT\r\n"), None),
+        RawDelete::AfterDownload => (String::new(), Some(format!("{deletes}d LOGOUT\r\n"))),
     };
-    s.get_mut().write_all(format!("a LOGIN {user} pw\r\nb SELECT INBOX\r\nc UID FETCH 1:* (BODY.PEEK[])\r\n{deletes}d LOGOUT\r\n").as_bytes()).await.unwrap();
+    s.get_mut()
+        .write_all(
+            format!(
+                "a LOGIN {user} pw\r\nb SELECT INBOX\r\nc UID FETCH 1:* (BODY.PEEK[])\r\n{first}"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
     let mut total = 0u64;
     loop {
         line.clear();
@@ -189,6 +227,11 @@ async fn raw_imap(port: u16, user: &str, delete: bool) -> u64 {
         total += line.len() as u64;
         if line.starts_with(b"d OK") {
             break;
+        }
+        if line.starts_with(b"c OK")
+            && let Some(after) = &after
+        {
+            s.get_mut().write_all(after.as_bytes()).await.unwrap();
         }
         if let Some(open) = line.iter().rposition(|b| *b == b'{')
             && line.ends_with(b"}\r\n")
@@ -206,29 +249,30 @@ async fn raw_imap(port: u16, user: &str, delete: bool) -> u64 {
     total
 }
 
-/// The raw POP3S reference: USER, PASS and every RETR (with `delete`, every DELE) and QUIT
-/// in one write, bodies read to nowhere.
-async fn raw_pop3(port: u16, user: &str, count: usize, delete: bool) -> u64 {
+/// The raw POP3S reference: USER, PASS and every RETR in one write, bodies read to nowhere;
+/// every DELE and QUIT as `delete` says.
+async fn raw_pop3(port: u16, user: &str, count: usize, delete: RawDelete) -> u64 {
     let (s, _greeting) = connect(port).await;
     let mut cmds = format!("USER {user}\r\nPASS pw\r\n");
     for i in 1..=count {
         cmds.push_str(&format!("RETR {i}\r\n"));
     }
-    if delete {
+    let mut deletes = String::new();
+    if delete != RawDelete::No {
         for i in 1..=count {
-            cmds.push_str(&format!("DELE {i}\r\n"));
+            deletes.push_str(&format!("DELE {i}\r\n"));
         }
     }
-    cmds.push_str("QUIT\r\n");
-    let writer = {
-        let (r, mut w) = tokio::io::split(s);
-        let task = tokio::spawn(async move {
-            w.write_all(cmds.as_bytes()).await.unwrap();
-            w
-        });
-        (r, task)
-    };
-    let (mut r, task) = writer;
+    deletes.push_str("QUIT\r\n");
+    if delete != RawDelete::AfterDownload {
+        cmds.push_str(&std::mem::take(&mut deletes));
+    }
+    let (mut r, w) = tokio::io::split(s);
+    let task = tokio::spawn(async move {
+        let mut w = w;
+        w.write_all(cmds.as_bytes()).await.unwrap();
+        w
+    });
     let mut total = 0u64;
     let mut buf = Vec::new();
     let mut br = BufReader::with_capacity(256 * 1024, &mut r);
@@ -253,8 +297,16 @@ async fn raw_pop3(port: u16, user: &str, count: usize, delete: bool) -> u64 {
             total += buf.len() as u64;
         }
     }
+    let mut w = task.await.unwrap();
+    if !deletes.is_empty() {
+        w.write_all(deletes.as_bytes()).await.unwrap();
+    }
     // The DELE answers and QUIT's, which comes once the deletes are made.
-    for _ in 0..if delete { count + 1 } else { 0 } {
+    for _ in 0..if delete == RawDelete::No {
+        0
+    } else {
+        count + 1
+    } {
         buf.clear();
         br.read_until(b'\n', &mut buf).await.unwrap();
         assert!(
@@ -263,7 +315,6 @@ async fn raw_pop3(port: u16, user: &str, count: usize, delete: bool) -> u64 {
             String::from_utf8_lossy(&buf)
         );
     }
-    let _ = task.await;
     total
 }
 
@@ -441,8 +492,10 @@ fn main() {
     let scenarios: Vec<&str> = vec![
         "raw imaps",
         "raw imaps delete",
+        "raw imaps delete blind",
         "raw pop3s",
         "raw pop3s delete",
+        "raw pop3s delete blind",
         "mail-ingest imaps keep",
         "mail-ingest imaps delete",
         "mail-ingest pop3s keep",
@@ -498,12 +551,13 @@ fn main() {
             let cpu_before = busy_cpu();
             let sample = match name.as_str() {
                 s if s.starts_with("raw ") => {
-                    let delete = s.ends_with("delete");
+                    let how = RawDelete::of(s);
+                    let delete = how != RawDelete::No;
                     let (t, own) = (Instant::now(), own_cpu());
                     let bytes = if s.contains("imaps") {
-                        rt.block_on(raw_imap(ports.imaps, user, delete))
+                        rt.block_on(raw_imap(ports.imaps, user, how))
                     } else {
-                        rt.block_on(raw_pop3(ports.pop3s, user, template.count, delete))
+                        rt.block_on(raw_pop3(ports.pop3s, user, template.count, how))
                     };
                     assert!(bytes >= template.bytes, "{s} read {bytes} bytes");
                     let left = d.remaining(user).len();
