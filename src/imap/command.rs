@@ -1,5 +1,5 @@
 //! Commands whose answers mail-ingest reads itself: the listing (`UID FETCH ... (UID
-//! RFC822.SIZE)`), `UID STORE` and `UID EXPUNGE` (pipelined, in one write). async-imap's streams for these end at the
+//! RFC822.SIZE)`), `UID STORE` and `UID EXPUNGE`. async-imap's streams for these end at the
 //! tagged answer without looking at it, so a `NO` would pass for success (a refused delete
 //! recorded as done, a refused listing read as an empty mailbox); here the tagged answer
 //! decides.
@@ -51,72 +51,49 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     command: &str,
     mut untagged: impl FnMut(&[u8]) -> Result<(), CheckError>,
 ) -> Result<Status, CheckError> {
-    let mut statuses = run_all(stream, &[(tag, command)], |_, line| untagged(line)).await?;
-    Ok(statuses.remove(0))
-}
-
-/// Sends the `(tag, command)`s in one write (pipelined) and reads their answers in order:
-/// each untagged line goes to `untagged` with the index of the command being answered; the
-/// statuses come back in order.
-pub async fn run_all<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    commands: &[(&str, &str)],
-    mut untagged: impl FnMut(usize, &[u8]) -> Result<(), CheckError>,
-) -> Result<Vec<Status>, CheckError> {
-    let name_of = |command: &str| command.split(' ').take(2).collect::<Vec<_>>().join(" ");
-    let first = name_of(commands.first().map_or("", |c| c.1));
-    let io = |name: &str, e: std::io::Error| {
+    let name: String = command.split(' ').take(2).collect::<Vec<_>>().join(" ");
+    let io = |e: std::io::Error| {
         CheckError::new(Stage::Fetch, format!("{name} failed: {}", describe_io(&e)))
     };
-    let mut wire = String::new();
-    for (tag, command) in commands {
-        wire.push_str(&format!("{tag} {command}\r\n"));
-    }
     stream
-        .write_all(wire.as_bytes())
+        .write_all(format!("{tag} {command}\r\n").as_bytes())
         .await
-        .map_err(|e| io(&first, e))?;
-    stream.flush().await.map_err(|e| io(&first, e))?;
+        .map_err(io)?;
+    stream.flush().await.map_err(io)?;
     let mut reader = BufReader::with_capacity(16 << 10, stream);
     let mut line = Vec::with_capacity(256);
-    let mut statuses = Vec::with_capacity(commands.len());
-    for (i, (tag, command)) in commands.iter().enumerate() {
-        let name = name_of(command);
-        loop {
-            line.clear();
-            read_line(&mut reader, &mut line, &name).await?;
-            if let Some(rest) = line
-                .strip_prefix(tag.as_bytes())
-                .and_then(|r| r.strip_prefix(b" "))
-            {
-                statuses.push(status(rest));
-                break;
-            }
-            if let Some(ended) = bye(&line, Stage::Fetch) {
-                return Err(ended);
-            }
-            if !line.starts_with(b"* ") {
-                return Err(CheckError::new(
-                    Stage::Fetch,
-                    format!(
-                        "{name} failed: unexpected answer `{}`",
-                        excerpt_bytes(&line)
-                    ),
-                ));
-            }
-            // Literals in untagged data (not asked for): skipped, the line read on.
-            while let Some(len) = literal_len(&line) {
-                tokio::io::copy(&mut (&mut reader).take(len), &mut tokio::io::sink())
-                    .await
-                    .map_err(|e| io(&name, e))?;
-                let mut more = Vec::new();
-                read_line(&mut reader, &mut more, &name).await?;
-                line.extend_from_slice(&more);
-            }
-            untagged(i, &line)?;
+    loop {
+        line.clear();
+        read_line(&mut reader, &mut line, &name).await?;
+        if let Some(rest) = line
+            .strip_prefix(tag.as_bytes())
+            .and_then(|r| r.strip_prefix(b" "))
+        {
+            return Ok(status(rest));
         }
+        if let Some(ended) = bye(&line, Stage::Fetch) {
+            return Err(ended);
+        }
+        if !line.starts_with(b"* ") {
+            return Err(CheckError::new(
+                Stage::Fetch,
+                format!(
+                    "{name} failed: unexpected answer `{}`",
+                    excerpt_bytes(&line)
+                ),
+            ));
+        }
+        // Literals in untagged data (not asked for): skipped, the line read on.
+        while let Some(len) = literal_len(&line) {
+            tokio::io::copy(&mut (&mut reader).take(len), &mut tokio::io::sink())
+                .await
+                .map_err(io)?;
+            let mut more = Vec::new();
+            read_line(&mut reader, &mut more, &name).await?;
+            line.extend_from_slice(&more);
+        }
+        untagged(&line)?;
     }
-    Ok(statuses)
 }
 
 /// The status of a tagged line's rest: `OK ...`, `NO text`, `BAD text`.
@@ -177,38 +154,6 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("closed the connection")
-        );
-    }
-
-    #[tokio::test]
-    async fn pipelined_commands_go_in_one_write_and_are_answered_in_order() {
-        let (mut client, mut server) = tokio::io::duplex(1 << 16);
-        server
-            .write_all(b"* 1 FETCH (FLAGS (\\Deleted))\r\ns1 NO [READ-ONLY] no\r\n* 1 EXPUNGE\r\ne1 OK done\r\n")
-            .await
-            .unwrap();
-        let mut seen = Vec::new();
-        let statuses = run_all(
-            &mut client,
-            &[
-                ("s1", "UID STORE 4 +FLAGS.SILENT (\\Deleted)"),
-                ("e1", "UID EXPUNGE 4"),
-            ],
-            |i, l| {
-                seen.push((i, l.to_vec()));
-                Ok(())
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(statuses, [Status::No("[READ-ONLY] no".into()), Status::Ok]);
-        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1]);
-        drop(client);
-        let mut sent = Vec::new();
-        server.read_to_end(&mut sent).await.unwrap();
-        assert_eq!(
-            sent,
-            b"s1 UID STORE 4 +FLAGS.SILENT (\\Deleted)\r\ne1 UID EXPUNGE 4\r\n"
         );
     }
 }

@@ -1,8 +1,8 @@
 //! IMAP accounts with async-imap: opening (`open.rs`: LOGIN with SELECT and the listing
 //! pipelined behind it, or SASL AUTHENTICATE with an OAuth2 token in `sasl.rs`), `UID FETCH`
 //! of UID sets with `BODY.PEEK[]`, and deletes as `UID STORE +FLAGS.SILENT (\Deleted)` and
-//! `UID EXPUNGE` of exactly those UIDs (UIDPLUS) in one write. Every answer is read before
-//! the next command that depends on it; LOGOUT's answer is not waited for.
+//! then `UID EXPUNGE` of exactly those UIDs (UIDPLUS). Every answer is read before the next
+//! command that depends on it; LOGOUT's answer is not waited for.
 
 mod command;
 pub mod fetch;
@@ -184,22 +184,14 @@ impl ImapSession {
         }
     }
 
-    /// Runs `commands` in one write, reading their answers itself; the first refusal, if
-    /// the server refused one.
-    async fn refusable(&mut self, commands: &[&str]) -> Result<Option<String>, CheckError> {
-        let tags: Vec<String> = commands.iter().map(|_| self.next_tag()).collect();
-        let tagged: Vec<(&str, &str)> = tags
-            .iter()
-            .map(String::as_str)
-            .zip(commands.iter().copied())
-            .collect();
-        let statuses = command::run_all(self.conn.get_mut(), &tagged, |_, _| Ok(()))
+    /// Runs `command`, reading its answer itself; the server's refusal, if it refused.
+    async fn refusable(&mut self, command: &str) -> Result<Option<String>, CheckError> {
+        let tag = self.next_tag();
+        let status = command::run(self.conn.get_mut(), &tag, command, |_| Ok(()))
             .await
             .map_err(|e| CheckError::new(Stage::Delete, e.message))?;
-        Ok(commands.iter().zip(statuses).find_map(|(command, status)| {
-            let name = command.split(' ').take(2).collect::<Vec<_>>().join(" ");
-            status.refusal().map(|r| format!("{name}: {r}"))
-        }))
+        let name = command.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        Ok(status.refusal().map(|r| format!("{name}: {r}")))
     }
 }
 
@@ -319,16 +311,15 @@ impl Session for ImapSession {
         for group in uid_groups(batch.iter().map(|m| m.handle), MAX_SET_BYTES) {
             self.budget(group.len() as u64 * 128);
             let set = uid_set(group.iter().copied());
-            let store = format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)");
-            // UID EXPUNGE in the same write: it removes only those of the set that STORE
-            // flagged, each durably stored.
-            let expunge = format!("UID EXPUNGE {set}");
-            let commands: &[&str] = if self.uidplus {
-                &[&store, &expunge]
-            } else {
-                &[&store]
-            };
-            let refusal = self.refusable(commands).await?;
+            // UID EXPUNGE only after STORE's answer: it depends on the flags STORE sets, so
+            // sending both at once is the ambiguity RFC 3501 (5.5) forbids, and Dovecot then
+            // expunges nothing of the group.
+            let mut refusal = self
+                .refusable(&format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"))
+                .await?;
+            if refusal.is_none() && self.uidplus {
+                refusal = self.refusable(&format!("UID EXPUNGE {set}")).await?;
+            }
             if let Some(reason) = refusal {
                 done.refused.extend(group);
                 done.reason = Some(reason);
