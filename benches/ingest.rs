@@ -179,8 +179,9 @@ async fn connect(port: u16) -> (Reader, Vec<u8>) {
 enum RawDelete {
     /// It keeps everything.
     No,
-    /// Once the whole download has arrived, every delete in one write: the least a client
-    /// can wait that deletes only what it has received.
+    /// Once the whole download has arrived (IMAP: STORE, then EXPUNGE once STORE is
+    /// answered; POP3: every DELE and QUIT in one write): the least a client can wait that
+    /// deletes only what it has received.
     AfterDownload,
     /// With the download's commands, in the same write, before anything has arrived: a
     /// lower bound no client that deletes only what it holds can reach.
@@ -203,11 +204,19 @@ impl RawDelete {
 /// and LOGOUT, in one write; deletes (UID STORE and UID EXPUNGE of 1:*) as `delete` says.
 async fn raw_imap(port: u16, user: &str, delete: RawDelete) -> u64 {
     let (mut s, mut line) = connect(port).await;
-    let deletes = "x UID STORE 1:* +FLAGS.SILENT (\\Deleted)\r\ny UID EXPUNGE 1:*\r\n";
-    let (first, after) = match delete {
-        RawDelete::No => ("d LOGOUT\r\n".to_string(), None),
-        RawDelete::Blind => (format!("{deletes}d LOGOUT\r\n"), None),
-        RawDelete::AfterDownload => (String::new(), Some(format!("{deletes}d LOGOUT\r\n"))),
+    let store = "x UID STORE 1:* +FLAGS.SILENT (\\Deleted)\r\n";
+    let expunge = "y UID EXPUNGE 1:*\r\nd LOGOUT\r\n";
+    // After the download, EXPUNGE waits for STORE's answer, as RFC 3501 (5.5) asks of a
+    // command that depends on another's result; blind, everything goes at once.
+    let first = match delete {
+        RawDelete::No => "d LOGOUT\r\n".to_string(),
+        RawDelete::Blind => format!("{store}{expunge}"),
+        RawDelete::AfterDownload => String::new(),
+    };
+    let after = |line: &[u8]| match delete {
+        RawDelete::AfterDownload if line.starts_with(b"c OK") => Some(store),
+        RawDelete::AfterDownload if line.starts_with(b"x OK") => Some(expunge),
+        _ => None,
     };
     s.get_mut()
         .write_all(
@@ -228,10 +237,8 @@ async fn raw_imap(port: u16, user: &str, delete: RawDelete) -> u64 {
         if line.starts_with(b"d OK") {
             break;
         }
-        if line.starts_with(b"c OK")
-            && let Some(after) = &after
-        {
-            s.get_mut().write_all(after.as_bytes()).await.unwrap();
+        if let Some(next) = after(&line) {
+            s.get_mut().write_all(next.as_bytes()).await.unwrap();
         }
         if let Some(open) = line.iter().rposition(|b| *b == b'{')
             && line.ends_with(b"}\r\n")
