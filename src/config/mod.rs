@@ -5,9 +5,11 @@
 //! only looks at files the config names (password files, CA files).
 //!
 //! The domain types are in `domain.rs`, the problems in `issues.rs`, the TOML reader in
-//! `read.rs` (key by key, through `fields.rs`), the cross-section checks in `validate.rs`.
+//! `read.rs` (key by key, through `fields.rs`), the cross-section checks in `validate.rs`;
+//! `edit.rs` changes the file in place for the web console and `account set`.
 
 mod domain;
+pub mod edit;
 mod fields;
 mod fingerprint;
 mod issues;
