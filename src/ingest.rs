@@ -13,6 +13,10 @@ use crate::actors::registry::Registry;
 use crate::actors::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
 use crate::actors::wiring::MailWiring;
 use crate::config::{Config, ConfigError};
+use crate::error::CheckError;
+use crate::oauth2::{RefreshTokens, StoreRefreshTokens};
+use crate::server::{AccountServer, Tested};
+use crate::shared::Shared;
 use crate::feed::Feed;
 use crate::model::{AccountReport, CheckSummary, MessageDetail, MessageMeta};
 use crate::report;
@@ -43,6 +47,9 @@ pub enum IngestError {
     /// The pipeline is not running.
     #[error("the pipeline has stopped")]
     Stopped,
+    /// A test of an account's connection failed.
+    #[error("failed at {}: {}", .0.stage.as_str(), .0.message)]
+    Test(CheckError),
 }
 
 /// How to start the pipeline.
@@ -240,6 +247,27 @@ impl MailIngest {
             changed.push("http (applies after a restart)".into());
         }
         Ok(changed)
+    }
+
+    /// Tests account `name` of `config`, which need not be the running config (the web
+    /// console tests a form's values before they are saved): connect through its connector,
+    /// TLS, log in, read the mailbox's size; nothing is fetched. A rotated OAuth2 refresh
+    /// token is kept in the store, as the daemon's own are.
+    pub async fn test_account(&self, config: &Config, name: &str) -> Result<Tested, IngestError> {
+        let Some(account) = config.accounts.get(name) else {
+            return Err(IngestError::UnknownAccount(
+                name.into(),
+                config.unknown_account(name),
+            ));
+        };
+        let kept: Arc<dyn RefreshTokens> = Arc::new(StoreRefreshTokens(self.store.clone()));
+        let shared = Shared::build(None, config, &kept);
+        let server = AccountServer::new(
+            account.clone(),
+            shared.connector(account),
+            shared.authority(config, account),
+        );
+        server.probe().await.map_err(IngestError::Test)
     }
 
     /// A durable feed of stored messages for subscriber `name`, resuming after its last ack.

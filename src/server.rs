@@ -97,6 +97,31 @@ impl AccountServer {
         opened
     }
 
+    /// What `test ACCOUNT` and the console's Test connection do: connect (connector, TLS),
+    /// log in, read the capabilities and the mailbox's size, fetch nothing, log out.
+    pub async fn probe(&self) -> Result<Tested, CheckError> {
+        let mut session = self.open().await?;
+        let probe = session.probe().await?;
+        let _ = session.finish().await;
+        let a = &self.account;
+        let via = a
+            .connector
+            .as_deref()
+            .map(|c| format!(" via connector `{c}`"))
+            .unwrap_or_default();
+        Ok(Tested {
+            connected: format!(
+                "connected to {}:{}{via} ({})",
+                a.address,
+                a.port,
+                a.tls.as_str()
+            ),
+            login: self.login_words(),
+            capabilities: probe.capabilities,
+            mailbox: probe.mailbox,
+        })
+    }
+
     /// The token manager, when the account logs in with OAuth2.
     pub fn tokens(&self) -> Option<&Arc<TokenManager>> {
         match &self.authority {
@@ -122,6 +147,19 @@ impl AccountServer {
             _ => "password".into(),
         }
     }
+}
+
+/// What a test of an account's connection found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Tested {
+    /// Where it connected, in words.
+    pub connected: String,
+    /// How it logged in: the mechanism (and a token's expiry).
+    pub login: String,
+    /// The server's capabilities.
+    pub capabilities: Vec<String>,
+    /// What the mailbox holds, in words.
+    pub mailbox: String,
 }
 
 /// A token manager's error as a check's: at the auth stage, marked when only new consent

@@ -8,7 +8,6 @@ use mail_ingest::error::chain;
 use mail_ingest::http::client::DaemonError;
 use mail_ingest::model::CheckSummary;
 use mail_ingest::oauth2::{MemoryRefreshTokens, RefreshTokens, StoreRefreshTokens};
-use mail_ingest::protocol::MailServer;
 use mail_ingest::server::AccountServer;
 use mail_ingest::shared::Shared;
 use mail_ingest::store::{Store, StoreError};
@@ -111,37 +110,22 @@ async fn test(config: &Config, name: &str) -> Outcome {
         }
     };
     let shared = Shared::build(None, config, &kept);
-    let via = account
-        .connector
-        .as_deref()
-        .map(|c| format!(" via connector `{c}`"))
-        .unwrap_or_default();
     let server = AccountServer::new(
         account.clone(),
         shared.connector(account),
         shared.authority(config, account),
     );
-    let probed = async {
-        let mut session = server.open().await?;
-        let probe = session.probe().await?;
-        let _ = session.finish().await;
-        Ok::<_, mail_ingest::error::CheckError>(probe)
-    };
-    match probed.await {
-        Ok(probe) => {
+    match server.probe().await {
+        Ok(tested) => {
             println!(
-                "{name}: connected to {}:{}{via} ({}), logged in as {} with {}",
-                account.address,
-                account.port,
-                account.tls.as_str(),
-                credential.username,
-                server.login_words()
+                "{name}: {}, logged in as {} with {}",
+                tested.connected, credential.username, tested.login
             );
             println!(
                 "capabilities: {}",
-                printable_line(&probe.capabilities.join(" "))
+                printable_line(&tested.capabilities.join(" "))
             );
-            println!("{}", printable_line(&probe.mailbox));
+            println!("{}", printable_line(&tested.mailbox));
             Outcome::Ok
         }
         Err(e) => {

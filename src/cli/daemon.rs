@@ -65,16 +65,17 @@ pub async fn run(config_path: &Path, config: Config) -> Outcome {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let addr_path = publish_address(&listener, &config);
     let upkeep = keep_metrics(metrics.clone());
-    let state = HttpState {
-        ingest: ingest.clone(),
-        token,
-        hosts: Hosts {
-            names: config.http.allowed_hosts.clone(),
-            port,
-        },
-        metrics: Some(metrics),
-        config_path: Some(config_path.to_path_buf()),
+    let hosts = Hosts {
+        names: config.http.allowed_hosts.clone(),
+        port,
     };
+    let state = HttpState::new(
+        ingest.clone(),
+        token,
+        hosts,
+        Some(metrics),
+        Some(config_path.to_path_buf()),
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(listener, state, async {
         let _ = stop_rx.await;

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::sessions::same_secret;
 use super::state::{ApiError, HttpState};
 
 fn refuse(status: StatusCode, why: String) -> Response {
@@ -85,17 +86,13 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), state.token.expose().as_bytes())) {
+    if !given.is_some_and(|g| same_secret(g.as_bytes(), state.token.expose().as_bytes())) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token (the CLI reads it from the config or the .token file beside the store)".into(),
         );
     }
     next.run(request).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

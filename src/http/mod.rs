@@ -5,6 +5,7 @@ pub mod client;
 pub mod files;
 pub mod guard;
 pub mod hosts;
+pub mod sessions;
 mod state;
 
 pub use state::{ApiError, HttpState};
@@ -176,7 +177,7 @@ async fn raw(State(state): State<HttpState>, Path(id): Path<u64>) -> ApiResult<R
 }
 
 async fn reload(State(state): State<HttpState>) -> ApiResult<Response> {
-    let Some(path) = &state.config_path else {
+    let Some(path) = state.config_file.as_ref().map(|f| f.path()) else {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
             "this process was not started from a config file".into(),

@@ -11,6 +11,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 use super::hosts::Hosts;
+use super::sessions::Sessions;
+use crate::config::edit::ConfigFile;
 use crate::error::chain;
 use crate::ingest::{IngestError, MailIngest};
 use crate::secret::Secret;
@@ -26,8 +28,33 @@ pub struct HttpState {
     pub hosts: Hosts,
     /// The Prometheus recorder's handle, when one is installed.
     pub metrics: Option<PrometheusHandle>,
-    /// The config file `POST /api/reload` re-reads.
-    pub config_path: Option<PathBuf>,
+    /// The config file `POST /api/reload` re-reads and the console edits.
+    pub config_file: Option<ConfigFile>,
+    /// The web console's logged-in browsers.
+    pub sessions: Sessions,
+    /// Held while the config file is changed and applied: one change at a time.
+    pub edits: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl HttpState {
+    /// The state of a daemon serving `ingest`, editing and reloading `config_path`.
+    pub fn new(
+        ingest: Arc<MailIngest>,
+        token: Secret,
+        hosts: Hosts,
+        metrics: Option<PrometheusHandle>,
+        config_path: Option<PathBuf>,
+    ) -> Self {
+        HttpState {
+            ingest,
+            token,
+            hosts,
+            metrics,
+            config_file: config_path.map(ConfigFile::new),
+            sessions: Sessions::default(),
+            edits: Arc::default(),
+        }
+    }
 }
 
 /// An error answer: `{"error": "..."}` with a status.
@@ -43,10 +70,13 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match &e {
             IngestError::UnknownAccount(..) => StatusCode::NOT_FOUND,
-            IngestError::Disabled(_) | IngestError::Config(_) | IngestError::NeedsRestart(_) => {
+            IngestError::Disabled(_)
+            | IngestError::Config(_)
+            | IngestError::NeedsRestart(_) => {
                 StatusCode::BAD_REQUEST
             }
             IngestError::NotRunning(_) | IngestError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Test(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, chain(&e))
