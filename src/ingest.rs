@@ -14,13 +14,14 @@ use crate::actors::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
 use crate::actors::wiring::MailWiring;
 use crate::config::{Config, ConfigError};
 use crate::error::CheckError;
-use crate::oauth2::{RefreshTokens, StoreRefreshTokens};
-use crate::server::{AccountServer, Tested};
-use crate::shared::Shared;
 use crate::feed::Feed;
 use crate::model::{AccountReport, CheckSummary, MessageDetail, MessageMeta};
+use crate::oauth2::{RefreshTokens, StoreRefreshTokens};
+use crate::parse::Attachment;
 use crate::report;
-use crate::store::{Store, StoreError};
+use crate::server::{AccountServer, Tested};
+use crate::shared::Shared;
+use crate::store::{Found, Store, StoreError};
 
 /// Why an operation of [`MailIngest`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +211,26 @@ impl MailIngest {
         before: Option<u64>,
     ) -> Result<Vec<MessageMeta>, IngestError> {
         Ok(report::inbox(&self.store, account, limit, before)?)
+    }
+
+    /// A page of the Inbox report's search: messages whose sender or subject contains
+    /// `query`, newest first, below `before`.
+    pub fn search(
+        &self,
+        account: &str,
+        query: &str,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Found, IngestError> {
+        Ok(report::search(&self.store, account, query, limit, before)?)
+    }
+
+    /// One stored message's attachments, decoded.
+    pub fn attachments(&self, id: u64) -> Result<Option<Vec<Attachment>>, IngestError> {
+        Ok(self
+            .store
+            .raw(id)?
+            .map(|raw| crate::parse::attachments(&raw)))
     }
 
     /// One stored message with its text.

@@ -9,7 +9,7 @@
 //! [`MAX_HEADER_LINES`] lines for a summary, the first [`MAX_TEXT_LINES`] lines and
 //! [`MAX_TEXT_BYTES`] for the text. The raw bytes keep everything.
 
-use mail_parser::{Address, MessageParser};
+use mail_parser::{Address, MessageParser, MimeHeaders};
 
 pub use crate::model::Summary;
 
@@ -108,6 +108,46 @@ pub fn text_of(raw: &[u8]) -> String {
         Ok(Some(text)) if !text.trim().is_empty() => text,
         _ => String::from_utf8_lossy(raw).into_owned(),
     }
+}
+
+/// One attachment of a message, decoded.
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    /// Its file name as the message gives it, or `attachment-N`.
+    pub name: String,
+    /// Its declared type, e.g. `application/pdf` (for people: it is never served as such).
+    pub content_type: String,
+    /// The decoded bytes.
+    pub contents: Vec<u8>,
+}
+
+/// A message's attachments, in order (the whole message is parsed: for one message a
+/// person opened, never for a mailbox).
+pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
+    let parsed = std::panic::catch_unwind(|| {
+        let Some(message) = MessageParser::default().parse(raw) else {
+            return Vec::new();
+        };
+        message
+            .attachments()
+            .enumerate()
+            .map(|(n, part)| Attachment {
+                name: part
+                    .attachment_name()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("attachment-{}", n + 1)),
+                content_type: part
+                    .content_type()
+                    .map(|t| match t.subtype() {
+                        Some(sub) => format!("{}/{sub}", t.ctype()),
+                        None => t.ctype().to_string(),
+                    })
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                contents: part.contents().to_vec(),
+            })
+            .collect()
+    });
+    parsed.unwrap_or_default()
 }
 
 #[cfg(test)]

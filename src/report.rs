@@ -5,7 +5,7 @@
 use crate::actors::registry::Registry;
 use crate::config::Config;
 use crate::model::{AccountReport, AccountRunState, MessageDetail, MessageMeta};
-use crate::store::{Store, StoreError};
+use crate::store::{Found, Store, StoreError};
 use crate::text::{cell, printable, printable_line};
 
 /// Default and largest page of the Inbox report.
@@ -104,6 +104,30 @@ pub fn inbox(
         limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
         before,
     )
+}
+
+/// Messages the Inbox report's search looks at for one page at most: a search through a
+/// large store goes on page by page instead of reading it all at once.
+pub const SEARCH_SCAN: usize = 20_000;
+
+/// A page of an account's messages, newest first, whose sender or subject contains `query`
+/// (any case; every message when it is empty).
+pub fn search(
+    store: &Store,
+    account: &str,
+    query: &str,
+    limit: usize,
+    before: Option<u64>,
+) -> Result<Found, StoreError> {
+    let query = query.trim().to_lowercase();
+    let contains = |field: &Option<String>| {
+        field
+            .as_deref()
+            .is_some_and(|f| f.to_lowercase().contains(&query))
+    };
+    store.find_messages(account, limit.min(MAX_LIMIT), before, SEARCH_SCAN, |m| {
+        query.is_empty() || contains(&m.from) || contains(&m.subject)
+    })
 }
 
 /// One message with addressees and text.

@@ -32,9 +32,9 @@ pub struct Snapshot {
 #[derive(Clone, Debug)]
 pub enum Change {
     /// Set the key to this value.
-    Set(&'static str, Value),
+    Set(String, Value),
     /// Leave the key out (its default applies).
-    Remove(&'static str),
+    Remove(String),
 }
 
 /// What a change to an account does to the table.
@@ -61,7 +61,9 @@ pub enum EditError {
     #[error("the config file `{path}` is not valid TOML ({why}); fix it by hand first", path = .0.display(), why = .1)]
     NotToml(PathBuf, String),
     /// The file changed since the change was prepared.
-    #[error("the config file changed since this form was loaded (someone else saved, or it was edited by hand); load it again and make the change anew")]
+    #[error(
+        "the config file changed since this form was loaded (someone else saved, or it was edited by hand); load it again and make the change anew"
+    )]
     Stale,
     /// A new account's name is taken.
     #[error("an account named `{0}` exists already; choose another name, or edit that one")]
@@ -104,70 +106,44 @@ impl ConfigFile {
         changes: &[Change],
         expected: Option<&str>,
     ) -> Result<Loaded, EditError> {
-        self.rewrite(expected, |doc| {
-            let accounts = accounts_table(doc);
-            let exists = accounts.contains_key(name);
-            match mode {
-                Mode::Create if exists => return Err(EditError::Exists(name.into())),
-                Mode::Update if !exists => return Err(EditError::Unknown(name.into())),
-                _ => {}
-            }
-            if !exists {
-                accounts.insert(name, Item::Table(Table::new()));
-            }
-            let Some(table) = accounts.get_mut(name).and_then(Item::as_table_like_mut) else {
-                return Err(EditError::Invalid(vec![Issue::error(
-                    format!("accounts.{name}"),
-                    "is not a table; fix the config file by hand",
-                )]));
-            };
-            if mode == Mode::Replace {
-                let given: Vec<&str> = changes.iter().map(Change::key).collect();
-                let stale: Vec<String> = table
-                    .iter()
-                    .map(|(k, _)| k.to_string())
-                    .filter(|k| !given.contains(&k.as_str()))
-                    .collect();
-                for key in stale {
-                    table.remove(&key);
-                }
-            }
-            for change in changes {
-                match change {
-                    Change::Set(key, value) => set(table, key, value),
-                    Change::Remove(key) => {
-                        table.remove(key);
-                    }
-                }
-            }
-            Ok(())
-        })
+        self.rewrite(expected, true, |doc| edit_account(doc, name, mode, changes))
+    }
+
+    /// The config `change_account` would write, checked, without writing it: what the
+    /// console's Test connection tries.
+    pub fn preview_account(
+        &self,
+        name: &str,
+        mode: Mode,
+        changes: &[Change],
+    ) -> Result<Loaded, EditError> {
+        self.rewrite(None, false, |doc| edit_account(doc, name, mode, changes))
     }
 
     /// Removes account `name` from the file.
     pub fn remove_account(&self, name: &str, expected: Option<&str>) -> Result<Loaded, EditError> {
-        self.rewrite(expected, |doc| match accounts_table(doc).remove(name) {
-            Some(_) => Ok(()),
-            None => Err(EditError::Unknown(name.into())),
+        self.rewrite(expected, true, |doc| {
+            match accounts_table(doc).remove(name) {
+                Some(_) => Ok(()),
+                None => Err(EditError::Unknown(name.into())),
+            }
         })
     }
 
-    /// Reads, edits, checks and writes the file.
+    /// Reads, edits, checks and (when `write`) writes the file.
     fn rewrite(
         &self,
         expected: Option<&str>,
+        write: bool,
         edit: impl FnOnce(&mut DocumentMut) -> Result<(), EditError>,
     ) -> Result<Loaded, EditError> {
         let now = self.read()?;
         if expected.is_some_and(|v| v != now.version) {
             return Err(EditError::Stale);
         }
-        let mut doc: DocumentMut = now
-            .text
-            .parse()
-            .map_err(|e: toml_edit::TomlError| {
-                EditError::NotToml(self.path.clone(), e.message().to_string())
-            })?;
+        let mut doc: DocumentMut = now.text.parse().map_err(|e: toml_edit::TomlError| {
+            EditError::NotToml(self.path.clone(), e.message().to_string())
+        })?;
         edit(&mut doc)?;
         let text = doc.to_string();
         let base = self
@@ -181,8 +157,10 @@ impl ConfigFile {
             Err(ConfigError::Invalid(issues)) => return Err(EditError::Invalid(issues)),
             Err(e) => return Err(EditError::Invalid(vec![Issue::error("", e.to_string())])),
         };
-        self.write_atomically(&text)
-            .map_err(|e| EditError::Write(self.path.clone(), e))?;
+        if write {
+            self.write_atomically(&text)
+                .map_err(|e| EditError::Write(self.path.clone(), e))?;
+        }
         Ok(loaded)
     }
 
@@ -217,11 +195,56 @@ impl ConfigFile {
 }
 
 impl Change {
-    fn key(&self) -> &'static str {
+    fn key(&self) -> &str {
         match self {
             Change::Set(k, _) | Change::Remove(k) => k,
         }
     }
+}
+
+/// Makes `changes` to account `name`'s table of `doc`.
+fn edit_account(
+    doc: &mut DocumentMut,
+    name: &str,
+    mode: Mode,
+    changes: &[Change],
+) -> Result<(), EditError> {
+    let accounts = accounts_table(doc);
+    let exists = accounts.contains_key(name);
+    match mode {
+        Mode::Create if exists => return Err(EditError::Exists(name.into())),
+        Mode::Update if !exists => return Err(EditError::Unknown(name.into())),
+        _ => {}
+    }
+    if !exists {
+        accounts.insert(name, Item::Table(Table::new()));
+    }
+    let Some(table) = accounts.get_mut(name).and_then(Item::as_table_like_mut) else {
+        return Err(EditError::Invalid(vec![Issue::error(
+            format!("accounts.{name}"),
+            "is not a table; fix the config file by hand",
+        )]));
+    };
+    if mode == Mode::Replace {
+        let given: Vec<&str> = changes.iter().map(Change::key).collect();
+        let stale: Vec<String> = table
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .filter(|k| !given.contains(&k.as_str()))
+            .collect();
+        for key in stale {
+            table.remove(&key);
+        }
+    }
+    for change in changes {
+        match change {
+            Change::Set(key, value) => set(table, key, value),
+            Change::Remove(key) => {
+                table.remove(key);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The version of a file's text.
@@ -297,9 +320,9 @@ mailbox = "Alerts"            # kept by every edit
         let (_dir, f) = file(FILE);
         let v = f.read().unwrap().version;
         let changes = [
-            Change::Set("address", "mail.example.org".into()),
-            Change::Set("port", 1993i64.into()),
-            Change::Set("protocol", "imap".into()),
+            Change::Set("address".into(), "mail.example.org".into()),
+            Change::Set("port".into(), 1993i64.into()),
+            Change::Set("protocol".into(), "imap".into()),
         ];
         let loaded = f
             .change_account("a", Mode::Update, &changes, Some(&v))
@@ -323,7 +346,7 @@ mailbox = "Alerts"            # kept by every edit
     #[test]
     fn an_invalid_change_writes_nothing_and_names_the_key() {
         let (_dir, f) = file(FILE);
-        let changes = [Change::Set("port", 70000i64.into())];
+        let changes = [Change::Set("port".into(), 70000i64.into())];
         match f.change_account("a", Mode::Update, &changes, None) {
             Err(EditError::Invalid(issues)) => {
                 assert_eq!(issues[0].path, "accounts.a.port", "{issues:?}")
@@ -339,13 +362,16 @@ mailbox = "Alerts"            # kept by every edit
     fn accounts_are_created_replaced_and_removed() {
         let (_dir, f) = file(FILE);
         let new = [
-            Change::Set("protocol", "pop3".into()),
-            Change::Set("address", "pop.example.com".into()),
-            Change::Set("credential", "c".into()),
+            Change::Set("protocol".into(), "pop3".into()),
+            Change::Set("address".into(), "pop.example.com".into()),
+            Change::Set("credential".into(), "c".into()),
         ];
         f.change_account("b", Mode::Create, &new, None).unwrap();
         let loaded = f.change_account("a", Mode::Replace, &new, None).unwrap();
-        assert_eq!(loaded.config.accounts["a"].mailbox, "INBOX", "replaced whole");
+        assert_eq!(
+            loaded.config.accounts["a"].mailbox, "INBOX",
+            "replaced whole"
+        );
         assert_eq!(loaded.config.accounts["b"].address, "pop.example.com");
         let loaded = f.remove_account("b", None).unwrap();
         assert!(!loaded.config.accounts.contains_key("b"));

@@ -7,6 +7,7 @@ pub mod guard;
 pub mod hosts;
 pub mod sessions;
 mod state;
+pub mod ui;
 
 pub use state::{ApiError, HttpState};
 

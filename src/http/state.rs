@@ -70,9 +70,7 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match &e {
             IngestError::UnknownAccount(..) => StatusCode::NOT_FOUND,
-            IngestError::Disabled(_)
-            | IngestError::Config(_)
-            | IngestError::NeedsRestart(_) => {
+            IngestError::Disabled(_) | IngestError::Config(_) | IngestError::NeedsRestart(_) => {
                 StatusCode::BAD_REQUEST
             }
             IngestError::NotRunning(_) | IngestError::Stopped => StatusCode::SERVICE_UNAVAILABLE,

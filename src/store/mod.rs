@@ -15,6 +15,7 @@ mod credentials;
 mod error;
 mod handle;
 mod reads;
+pub use reads::Found;
 mod records;
 pub mod schema;
 mod tables;

@@ -78,6 +78,21 @@ impl Store {
         limit: usize,
         before: Option<u64>,
     ) -> Result<Vec<MessageMeta>> {
+        Ok(self
+            .find_messages(account, limit, before, usize::MAX, |_| true)?
+            .found)
+    }
+
+    /// Up to `limit` of an account's messages that `wanted` accepts, newest first, with ids
+    /// below `before` when given, looking at no more than `scan` messages.
+    pub fn find_messages(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<u64>,
+        scan: usize,
+        wanted: impl Fn(&MessageMeta) -> bool,
+    ) -> Result<Found> {
         let txn = self.begin_read()?;
         let index = txn
             .open_table(BY_ACCOUNT)
@@ -89,14 +104,27 @@ impl Store {
         let range = index
             .range((account, 0)..(account, end))
             .map_err(db_err("read the inbox index"))?;
-        let mut out = Vec::new();
-        for entry in range.rev().take(limit) {
+        let mut found = Vec::new();
+        let mut last_looked_at = None;
+        let mut more = false;
+        for (looked, entry) in range.rev().enumerate() {
             let (k, _) = entry.map_err(db_err("read the inbox index"))?;
-            if let Some(rec) = get_record(&metas, k.value().1)? {
-                out.push(rec.meta);
+            if found.len() >= limit || looked >= scan {
+                more = true;
+                break;
+            }
+            let id = k.value().1;
+            last_looked_at = Some(id);
+            if let Some(rec) = get_record(&metas, id)?
+                && wanted(&rec.meta)
+            {
+                found.push(rec.meta);
             }
         }
-        Ok(out)
+        Ok(Found {
+            found,
+            next_before: if more { last_looked_at } else { None },
+        })
     }
 
     /// One message's record.
@@ -164,4 +192,13 @@ impl Store {
             .map_err(db_err("open messages"))?;
         metas.len().map_err(db_err("count messages"))
     }
+}
+
+/// A page of a search through an account's messages.
+#[derive(Debug)]
+pub struct Found {
+    /// The messages found, newest first.
+    pub found: Vec<MessageMeta>,
+    /// Where the next page starts (its `before`), when older messages are left to look at.
+    pub next_before: Option<u64>,
 }
