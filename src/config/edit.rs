@@ -123,10 +123,21 @@ impl ConfigFile {
     /// Removes account `name` from the file.
     pub fn remove_account(&self, name: &str, expected: Option<&str>) -> Result<Loaded, EditError> {
         self.rewrite(expected, true, |doc| {
-            match accounts_table(doc).remove(name) {
-                Some(_) => Ok(()),
-                None => Err(EditError::Unknown(name.into())),
+            let removed = accounts_table(doc)
+                .remove(name)
+                .ok_or_else(|| EditError::Unknown(name.into()))?;
+            // Comments above the removed table are kept, at the end of the file.
+            let above = removed
+                .as_table()
+                .and_then(|t| t.decor().prefix())
+                .and_then(|p| p.as_str())
+                .filter(|p| p.contains('#'))
+                .map(str::to_owned);
+            if let Some(above) = above {
+                let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+                doc.set_trailing(format!("{above}{trailing}"));
             }
+            Ok(())
         })
     }
 
@@ -209,6 +220,8 @@ fn edit_account(
     mode: Mode,
     changes: &[Change],
 ) -> Result<(), EditError> {
+    // Comments at the end of the file stay above a table added at its end.
+    let trailer = doc.trailing().as_str().unwrap_or("").to_string();
     let accounts = accounts_table(doc);
     let exists = accounts.contains_key(name);
     match mode {
@@ -217,8 +230,12 @@ fn edit_account(
         _ => {}
     }
     if !exists {
-        accounts.insert(name, Item::Table(Table::new()));
+        let mut table = Table::new();
+        table.decor_mut().set_prefix(trailer);
+        accounts.insert(name, Item::Table(table));
+        doc.set_trailing("");
     }
+    let accounts = accounts_table(doc);
     let Some(table) = accounts.get_mut(name).and_then(Item::as_table_like_mut) else {
         return Err(EditError::Invalid(vec![Issue::error(
             format!("accounts.{name}"),

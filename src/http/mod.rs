@@ -1,11 +1,13 @@
 //! The HTTP endpoint: `/metrics`, `/health` and the JSON API of DESIGN.md. Served only when
 //! a host asks for it (the `run` command does). Who may use it is decided in [`guard`].
 
+mod account_routes;
 pub mod client;
 pub mod files;
 pub mod guard;
 pub mod hosts;
 pub mod sessions;
+pub mod settings;
 mod state;
 pub mod ui;
 
@@ -29,7 +31,14 @@ use crate::ingest::{IngestError, MailIngest};
 pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/accounts", get(accounts))
-        .route("/accounts/{name}", get(account))
+        .route(
+            "/accounts/{name}",
+            get(account)
+                .put(account_routes::put)
+                .patch(account_routes::patch)
+                .delete(account_routes::delete),
+        )
+        .route("/accounts/{name}/test", post(account_routes::test))
         .route("/accounts/{name}/messages", get(messages))
         .route("/accounts/{name}/check", post(check))
         .route("/messages/{id}", get(message))

@@ -88,12 +88,25 @@ impl IngestDaemon {
         with_token: bool,
         headers: &str,
     ) -> (u16, String, String) {
+        self.send(method, path, with_token, headers, "")
+    }
+
+    /// Like [`IngestDaemon::raw_exchange`], with this body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        with_token: bool,
+        headers: &str,
+        body: &str,
+    ) -> (u16, String, String) {
         let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
         let auth = match (&self.token, with_token) {
             (Some(t), true) => format!("Authorization: Bearer {t}\r\n"),
             _ => String::new(),
         };
-        write!(s, "{method} {path} HTTP/1.1\r\n{headers}{auth}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let length = body.len();
+        write!(s, "{method} {path} HTTP/1.1\r\n{headers}{auth}Content-Length: {length}\r\nConnection: close\r\n\r\n{body}").unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
