@@ -169,3 +169,89 @@ fn accounts_are_created_tested_checked_changed_and_removed_through_the_api() {
     assert_eq!(status, 404, "{body}");
     daemon.stop();
 }
+
+fn cli(cfg: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn account_set_edits_the_file_in_place_and_a_running_daemon_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("mail-ingest.toml");
+    std::fs::write(&cfg, CONFIG).unwrap();
+
+    // No daemon: the file alone.
+    let set = [
+        "account",
+        "set",
+        "pop",
+        "protocol=pop3",
+        "address=pop.example.com",
+        "credential=desk",
+        "port=1995",
+        "automatic_check=false",
+    ];
+    let (code, out) = cli(&cfg, &set);
+    assert_eq!(code, 0, "{out}");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.starts_with(CONFIG), "{text}");
+    assert!(
+        text.contains("port = 1995\n"),
+        "a number stays a number: {text}"
+    );
+    assert!(text.contains("address = \"pop.example.com\"\n"), "{text}");
+    let (code, out) = cli(&cfg, &["validate"]);
+    assert_eq!(code, 0, "{out}");
+
+    let (code, out) = cli(&cfg, &["account", "set", "pop", "port=99999"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("accounts.pop.port"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        text,
+        "nothing written"
+    );
+    let (code, out) = cli(&cfg, &["account", "set", "pop", "port"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is not key=value"), "{out}");
+
+    // A running daemon reloads what was written.
+    let daemon = IngestDaemon::start(
+        Path::new(BIN),
+        &cfg,
+        &dir.path().join("store.redb"),
+        &[],
+        None,
+        Duration::from_secs(15),
+    );
+    let (code, out) = cli(&cfg, &["account", "set", "pop", "enabled=false", "port="]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("reloaded"), "{out}");
+    let (status, body) = daemon.request("GET", "/api/accounts/pop", true);
+    assert_eq!(status, 200, "{body}");
+    let account = json(&body);
+    assert_eq!(
+        (account["enabled"].as_bool(), account["port"].as_u64()),
+        (Some(false), Some(995)),
+        "{body}"
+    );
+    let (code, out) = cli(&cfg, &["account", "remove", "pop"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(daemon.request("GET", "/api/accounts/pop", true).0, 404);
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap().trim_end(),
+        CONFIG.trim_end()
+    );
+    daemon.stop();
+}

@@ -75,6 +75,12 @@ pub enum Command {
         #[arg(long)]
         before: Option<u64>,
     },
+    /// Change the config file's accounts in place (comments kept, checked like validate);
+    /// a running daemon reloads.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
     /// One stored message: headers and text, or with --raw its exact bytes on stdout.
     Show {
         /// The message id.
@@ -82,6 +88,25 @@ pub enum Command {
         /// Print the exact stored bytes.
         #[arg(long)]
         raw: bool,
+    },
+}
+
+/// What `account` does.
+#[derive(Subcommand, Debug)]
+pub enum AccountAction {
+    /// Set keys of `[accounts.NAME]` (made when missing): `key=value` as in TOML, or a
+    /// bare string; `key=` removes the key.
+    Set {
+        /// The account name.
+        name: String,
+        /// `key=value` pairs.
+        #[arg(required = true)]
+        values: Vec<String>,
+    },
+    /// Remove `[accounts.NAME]` from the config file.
+    Remove {
+        /// The account name.
+        name: String,
     },
 }
 

@@ -32,6 +32,7 @@ pub async fn dispatch(cli: Cli) -> Outcome {
             Some(loaded) => check(&loaded.config, accounts, *all, cli.format).await,
             None => Outcome::Usage,
         },
+        Command::Account { action } => super::settings::run(&cli.config, action).await,
         Command::Accounts | Command::Inbox { .. } | Command::Show { .. } => match load(&cli.config)
         {
             Some(loaded) => super::reports::run(&cli, &loaded.config).await,

@@ -6,6 +6,7 @@ mod commands;
 mod daemon;
 mod progress;
 mod reports;
+mod settings;
 mod source;
 
 use std::process::ExitCode;
