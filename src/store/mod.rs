@@ -15,7 +15,6 @@ mod credentials;
 mod error;
 mod handle;
 mod reads;
-pub use reads::Found;
 mod records;
 pub mod schema;
 mod tables;
@@ -32,7 +31,7 @@ use error::db_err;
 pub use error::{Result, StoreError};
 use handle::{Guarded, Handle, Opener};
 pub use records::{
-    AccountState, KeptRefreshToken, NewMessage, Settled, StoreOutcome, StoredRecord,
+    AccountState, Found, KeptRefreshToken, NewMessage, Settled, StoreOutcome, StoredRecord,
 };
 use schema::SCHEMA_VERSION;
 use tables::Tables;

@@ -7,7 +7,7 @@ use redb::{ReadTransaction, ReadableTableMetadata};
 use super::Store;
 use super::error::{Result, db_err};
 use super::handle::Guarded;
-use super::records::{AccountState, StoredRecord, decode, get_record, read_state};
+use super::records::{AccountState, Found, StoredRecord, decode, get_record, read_state};
 use super::schema::*;
 use crate::model::MessageMeta;
 
@@ -192,13 +192,4 @@ impl Store {
             .map_err(db_err("open messages"))?;
         metas.len().map_err(db_err("count messages"))
     }
-}
-
-/// A page of a search through an account's messages.
-#[derive(Debug)]
-pub struct Found {
-    /// The messages found, newest first.
-    pub found: Vec<MessageMeta>,
-    /// Where the next page starts (its `before`), when older messages are left to look at.
-    pub next_before: Option<u64>,
 }

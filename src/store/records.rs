@@ -141,3 +141,12 @@ pub struct Settled {
     /// Of those, the ones whose delete was owed (done by the server already).
     pub owed_done: usize,
 }
+
+/// A page of a search through an account's messages.
+#[derive(Debug)]
+pub struct Found {
+    /// The messages found, newest first.
+    pub found: Vec<MessageMeta>,
+    /// Where the next page starts (its `before`), when older messages are left to look at.
+    pub next_before: Option<u64>,
+}
