@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the demo and the tests need, when missing: Dovecot (IMAP and
 # POP3), dante-server and microsocks (SOCKS5), openssl, and mpop (the reference POP3
-# client the OAuth2 tests compare with). Their system services are never
+# client the OAuth2 tests compare with), and chromium with its WebDriver (the web console's
+# browser tests). Their system services are never
 # started: a policy-rc.d that exits 101 blocks that during the install. The machine's own
 # services are never stopped or changed either: the tests run private instances.
 set -euo pipefail
@@ -16,6 +17,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v mpop >/dev/null 2>&1 || need+=(mpop)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+[ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 for extra in "$@"; do need+=("$extra"); done
 [ ${#need[@]} -eq 0 ] && exit 0
 

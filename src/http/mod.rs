@@ -1,4 +1,4 @@
-//! The HTTP endpoint: `/metrics`, `/health` and the JSON API of DESIGN.md. Served only when
+//! The HTTP endpoint: `/metrics`, `/health`, the JSON API and the web console of DESIGN.md. Served only when
 //! a host asks for it (the `run` command does). Who may use it is decided in [`guard`].
 
 mod account_routes;
@@ -53,6 +53,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .nest("/api", api)
+        .nest(
+            "/ui",
+            ui::router(state.clone()).layer(middleware::from_fn(guard::check_origin)),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::check_host,

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod bench;
+pub mod browser;
 pub mod config;
 pub mod corpus;
 pub mod daemon;

@@ -1,0 +1,220 @@
+//! The Accounts report: every account with the seed report's columns, its state (in
+//! colour, refreshed live by htmx), last check, last success, last error, stored and pending
+//! counts and OAuth2 consent; New; per row Edit, View inbox, Check now, Enable or Disable.
+
+use axum::Form;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{Notice, csrf_field, respond, shell, when};
+use crate::config::edit::{Change, Mode};
+use crate::error::chain;
+use crate::http::sessions::Session;
+use crate::http::settings;
+use crate::http::state::HttpState;
+use crate::model::{AccountReport, AccountRunState};
+
+/// Longest last error shown in the report; the whole text is on the account's page.
+const ERROR_SHOWN: usize = 120;
+
+/// The report, with `notice` above it.
+pub async fn page_of(state: &HttpState, session: &Session, notice: Option<Notice>) -> Response {
+    let table = match table(state, session).await {
+        Ok(t) => t,
+        Err(e) => html! { (Notice::Failed(e).render()) },
+    };
+    respond(
+        StatusCode::OK,
+        shell(
+            "IMAP/POP3 Accounts",
+            Some(session),
+            html! {
+                @if let Some(n) = notice { (n.render()) }
+                div.actions {
+                    a.button href="/ui/accounts/new" { "New" }
+                }
+                (table)
+            },
+        ),
+    )
+}
+
+/// `GET /ui/accounts`.
+pub async fn page(
+    State(state): State<HttpState>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    page_of(&state, &session, None).await
+}
+
+/// `GET /ui/accounts/rows`: the table's body alone, for htmx's refresh.
+pub async fn rows(
+    State(state): State<HttpState>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    match reports(&state).await {
+        Ok(accounts) => respond(StatusCode::OK, body(&state, &session, &accounts)),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            html! { tbody { tr { td { (e) } } } },
+        ),
+    }
+}
+
+/// `POST /ui/accounts/{name}/check`: checks now, then shows the summary above the report.
+pub async fn check(
+    State(state): State<HttpState>,
+    Extension(session): Extension<Session>,
+    Path(name): Path<String>,
+) -> Response {
+    let notice = match state.ingest.check_now(&name).await {
+        Ok(summary) if summary.error.is_none() => Notice::Done(summary.line()),
+        Ok(summary) => Notice::Failed(summary.line()),
+        Err(e) => Notice::Failed(format!("{name}: {}", chain(&e))),
+    };
+    page_of(&state, &session, Some(notice)).await
+}
+
+/// The Enable or Disable button's form.
+#[derive(Deserialize)]
+pub struct Enabled {
+    enabled: String,
+}
+
+/// `POST /ui/accounts/{name}/enabled`: writes `enabled` into the config file, reloads.
+pub async fn set_enabled(
+    State(state): State<HttpState>,
+    Extension(session): Extension<Session>,
+    Path(name): Path<String>,
+    Form(form): Form<Enabled>,
+) -> Response {
+    let on = form.enabled == "true";
+    let changes = vec![Change::Set("enabled".into(), on.into())];
+    match settings::save(&state, &name, Mode::Update, changes, None).await {
+        Ok(_) => Redirect::to("/ui/accounts").into_response(),
+        Err(e) => {
+            let notice = Notice::Failed(format!("{name}: {}", e.message()));
+            page_of(&state, &session, Some(notice)).await
+        }
+    }
+}
+
+async fn reports(state: &HttpState) -> Result<Vec<AccountReport>, String> {
+    let ingest = state.ingest.clone();
+    tokio::task::spawn_blocking(move || ingest.accounts())
+        .await
+        .map_err(|_| "the report could not be read".to_string())?
+        .map_err(|e| chain(&e))
+}
+
+async fn table(state: &HttpState, session: &Session) -> Result<Markup, String> {
+    let accounts = reports(state).await?;
+    Ok(html! {
+        @if accounts.is_empty() {
+            p.empty { "No account yet. " a href="/ui/accounts/new" { "Make the first one." } }
+        }
+        div.scroll {
+            table.report #accounts {
+                thead {
+                    tr {
+                        th { "Account name" } th { "Protocol" } th { "Address" } th { "Port" }
+                        th { "Secure connection" } th { "Network connector" } th { "Credential" }
+                        th { "Keep copy in server" } th { "Automatic check" } th { "Enabled" }
+                        th { "State" } th { "Last check" } th { "Last success" } th { "Last error" }
+                        th.num { "Stored" } th.num { "Pending deletes" } th { "OAuth2" }
+                        th { span.hidden { "Actions" } }
+                    }
+                }
+                (body(state, session, &accounts))
+            }
+        }
+    })
+}
+
+/// The report's rows, in a body that refreshes itself every few seconds.
+fn body(state: &HttpState, session: &Session, accounts: &[AccountReport]) -> Markup {
+    let config = state.ingest.config();
+    html! {
+        tbody hx-get="/ui/accounts/rows" hx-trigger="every 3s" hx-swap="outerHTML" {
+            @for a in accounts {
+                @let credential = config.accounts.get(&a.name).map(|c| c.credential.clone()).unwrap_or_default();
+                tr data-account=(a.name) {
+                    td { a href={ "/ui/accounts/" (a.name) "/edit" } { (a.name) } }
+                    td { (a.protocol.to_uppercase()) }
+                    td { (a.address) }
+                    td { (a.port) }
+                    td { (security(&a.tls)) }
+                    td { (a.connector.as_deref().unwrap_or("–")) }
+                    td { (credential) }
+                    td { (yes_no(a.keep_copy)) }
+                    td { (yes_no(a.automatic_check)) }
+                    td { (yes_no(a.enabled)) }
+                    td { span class={ "state " (state_name(a.state)) } { (state_name(a.state)) } }
+                    td { (when(a.last_check.as_deref())) }
+                    td { (when(a.last_success.as_deref())) }
+                    td.error title=[a.last_error.as_deref()] {
+                        (a.last_error.as_deref().map(shorten).unwrap_or_default())
+                    }
+                    td.num { (a.messages_stored) }
+                    td.num { (a.pending_deletes) }
+                    td { (consent(a)) }
+                    td.row-actions {
+                        a href={ "/ui/accounts/" (a.name) "/edit" } title="Edit account" { "✎ Edit" }
+                        a href={ "/ui/accounts/" (a.name) "/inbox" } title="View inbox" { "⋯ View inbox" }
+                        form.inline method="post" action={ "/ui/accounts/" (a.name) "/check" } {
+                            (csrf_field(session))
+                            button type="submit" disabled[!a.enabled] { "Check now" }
+                        }
+                        form.inline method="post" action={ "/ui/accounts/" (a.name) "/enabled" } {
+                            (csrf_field(session))
+                            input type="hidden" name="enabled" value=(if a.enabled { "false" } else { "true" });
+                            button.secondary type="submit" { (if a.enabled { "Disable" } else { "Enable" }) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "Yes" } else { "No" }
+}
+
+/// The seed's words for the TLS mode.
+pub fn security(tls: &str) -> &'static str {
+    match tls {
+        "implicit" => "SSL",
+        "starttls" => "TLS",
+        _ => "None",
+    }
+}
+
+fn state_name(s: AccountRunState) -> &'static str {
+    match s {
+        AccountRunState::Idle => "idle",
+        AccountRunState::Checking => "checking",
+        AccountRunState::Waiting => "waiting",
+        AccountRunState::Failing => "failing",
+        AccountRunState::Disabled => "disabled",
+    }
+}
+
+fn consent(a: &AccountReport) -> &'static str {
+    match (a.auth.as_str(), a.needs_consent) {
+        ("password", _) => "–",
+        (_, true) => "needs consent",
+        (_, false) => "granted",
+    }
+}
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() <= ERROR_SHOWN {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(ERROR_SHOWN - 1).collect();
+    format!("{kept}…")
+}
