@@ -321,16 +321,8 @@ async fn an_administrator_does_everything_from_the_browser() {
         changed,
         "nothing written"
     );
-    assert_eq!(
-        c.find(Locator::Id("automatic_check"))
-            .await
-            .unwrap()
-            .is_selected()
-            .await
-            .unwrap(),
-        true,
-        "the form kept"
-    );
+    let kept = c.find(Locator::Id("automatic_check")).await.unwrap();
+    assert!(kept.is_selected().await.unwrap(), "the form kept");
 
     // Disable from the report: the file says so and the state shows it (live).
     c.goto(&format!("{base}/ui/accounts")).await.unwrap();
@@ -345,6 +337,23 @@ async fn an_administrator_does_everything_from_the_browser() {
             .unwrap()
             .contains("enabled = false")
     );
+
+    // On a phone's width the report scrolls inside its frame; the page itself does not.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/ui/accounts")).await.unwrap();
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(true),
+        "no sideways scroll of the page"
+    );
+    shot(&c, "accounts-report-phone.png").await;
 
     // Log out: the session ends.
     click(&c, "header form button").await;

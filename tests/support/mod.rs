@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub const INSTALL: &str = "apt-get install -y dovecot-imapd dovecot-pop3d dante-server microsocks mpop (or run ./scripts/test.sh, which installs them)";
+pub const INSTALL: &str = "apt-get install -y dovecot-imapd dovecot-pop3d dante-server microsocks mpop chromium chromium-driver (or run ./scripts/test.sh, which installs them)";
 
 /// Fails loudly when a server program is missing.
 pub fn require(program: &str) -> PathBuf {

@@ -129,14 +129,14 @@ fn table(rows: &[MessageMeta]) -> Markup {
                 tbody {
                     @for m in rows {
                         tr data-id=(m.id) {
-                            td { (when(Some(&m.received_at))) }
-                            td { (when(m.date.as_deref())) }
-                            td { (m.from.as_deref().unwrap_or("–")) }
-                            td.subject { a href={ "/ui/messages/" (m.id) } { (subject(m)) } }
-                            td.num { (size(m.size)) }
-                            td.num { (m.attachments) }
-                            td { (on_server(m.on_server)) }
-                            td { (if m.parsed { "Yes" } else { "No" }) }
+                            td data-label="Received" { (when(Some(&m.received_at))) }
+                            td data-label="Date" { (when(m.date.as_deref())) }
+                            td data-label="From" { (m.from.as_deref().unwrap_or("–")) }
+                            td.subject data-label="Subject" { a href={ "/ui/messages/" (m.id) } { (subject(m)) } }
+                            td.num data-label="Size" { (size(m.size)) }
+                            td.num data-label="Attachments" { (m.attachments) }
+                            td data-label="On server" { (on_server(m.on_server)) }
+                            td data-label="Parsed" { (if m.parsed { "Yes" } else { "No" }) }
                         }
                     }
                 }

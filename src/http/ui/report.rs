@@ -17,6 +17,27 @@ use crate::http::settings;
 use crate::http::state::HttpState;
 use crate::model::{AccountReport, AccountRunState};
 
+/// The report's columns after the actions: (heading, numeric).
+const COLUMNS: &[(&str, bool)] = &[
+    ("Account name", false),
+    ("Protocol", false),
+    ("Address", false),
+    ("Port", false),
+    ("Secure connection", false),
+    ("Network connector", false),
+    ("Credential", false),
+    ("Keep copy in server", false),
+    ("Automatic check", false),
+    ("Enabled", false),
+    ("State", false),
+    ("Last check", false),
+    ("Last success", false),
+    ("Last error", false),
+    ("Stored", true),
+    ("Pending deletes", true),
+    ("OAuth2", false),
+];
+
 /// Longest last error shown in the report; the whole text is on the account's page.
 const ERROR_SHOWN: usize = 120;
 
@@ -120,12 +141,10 @@ async fn table(state: &HttpState, session: &Session) -> Result<Markup, String> {
             table.report #accounts {
                 thead {
                     tr {
-                        th { "Account name" } th { "Protocol" } th { "Address" } th { "Port" }
-                        th { "Secure connection" } th { "Network connector" } th { "Credential" }
-                        th { "Keep copy in server" } th { "Automatic check" } th { "Enabled" }
-                        th { "State" } th { "Last check" } th { "Last success" } th { "Last error" }
-                        th.num { "Stored" } th.num { "Pending deletes" } th { "OAuth2" }
                         th { span.hidden { "Actions" } }
+                        @for (label, numeric) in COLUMNS {
+                            th.num[*numeric] { (label) }
+                        }
                     }
                 }
                 (body(state, session, &accounts))
@@ -142,38 +161,38 @@ fn body(state: &HttpState, session: &Session, accounts: &[AccountReport]) -> Mar
             @for a in accounts {
                 @let credential = config.accounts.get(&a.name).map(|c| c.credential.clone()).unwrap_or_default();
                 tr data-account=(a.name) {
-                    td { a href={ "/ui/accounts/" (a.name) "/edit" } { (a.name) } }
-                    td { (a.protocol.to_uppercase()) }
-                    td { (a.address) }
-                    td { (a.port) }
-                    td { (security(&a.tls)) }
-                    td { (a.connector.as_deref().unwrap_or("–")) }
-                    td { (credential) }
-                    td { (yes_no(a.keep_copy)) }
-                    td { (yes_no(a.automatic_check)) }
-                    td { (yes_no(a.enabled)) }
-                    td { span class={ "state " (state_name(a.state)) } { (state_name(a.state)) } }
-                    td { (when(a.last_check.as_deref())) }
-                    td { (when(a.last_success.as_deref())) }
-                    td.error title=[a.last_error.as_deref()] {
-                        (a.last_error.as_deref().map(shorten).unwrap_or_default())
-                    }
-                    td.num { (a.messages_stored) }
-                    td.num { (a.pending_deletes) }
-                    td { (consent(a)) }
                     td.row-actions {
-                        a href={ "/ui/accounts/" (a.name) "/edit" } title="Edit account" { "✎ Edit" }
-                        a href={ "/ui/accounts/" (a.name) "/inbox" } title="View inbox" { "⋯ View inbox" }
+                        a.icon href={ "/ui/accounts/" (a.name) "/edit" } title="Edit account" aria-label="Edit account" { "✎" }
+                        a.icon href={ "/ui/accounts/" (a.name) "/inbox" } title="View inbox" aria-label="View inbox" { "⋯" }
                         form.inline method="post" action={ "/ui/accounts/" (a.name) "/check" } {
                             (csrf_field(session))
-                            button type="submit" disabled[!a.enabled] { "Check now" }
+                            button.small type="submit" disabled[!a.enabled] { "Check now" }
                         }
                         form.inline method="post" action={ "/ui/accounts/" (a.name) "/enabled" } {
                             (csrf_field(session))
                             input type="hidden" name="enabled" value=(if a.enabled { "false" } else { "true" });
-                            button.secondary type="submit" { (if a.enabled { "Disable" } else { "Enable" }) }
+                            button.small.secondary type="submit" { (if a.enabled { "Disable" } else { "Enable" }) }
                         }
                     }
+                    td data-label="Account name" { a href={ "/ui/accounts/" (a.name) "/edit" } { (a.name) } }
+                    td data-label="Protocol" { (a.protocol.to_uppercase()) }
+                    td data-label="Address" { (a.address) }
+                    td data-label="Port" { (a.port) }
+                    td data-label="Secure connection" { (security(&a.tls)) }
+                    td data-label="Network connector" { (a.connector.as_deref().unwrap_or("–")) }
+                    td data-label="Credential" { (credential) }
+                    td data-label="Keep copy in server" { (yes_no(a.keep_copy)) }
+                    td data-label="Automatic check" { (yes_no(a.automatic_check)) }
+                    td data-label="Enabled" { (yes_no(a.enabled)) }
+                    td data-label="State" { span class={ "state " (state_name(a.state)) } { (state_name(a.state)) } }
+                    td.time data-label="Last check" { (when(a.last_check.as_deref())) }
+                    td.time data-label="Last success" { (when(a.last_success.as_deref())) }
+                    td.error data-label="Last error" title=[a.last_error.as_deref()] {
+                        (a.last_error.as_deref().map(shorten).unwrap_or_default())
+                    }
+                    td.num data-label="Stored" { (a.messages_stored) }
+                    td.num data-label="Pending deletes" { (a.pending_deletes) }
+                    td data-label="OAuth2" { (consent(a)) }
                 }
             }
         }
