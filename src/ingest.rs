@@ -21,7 +21,7 @@ use crate::parse::Attachment;
 use crate::report;
 use crate::server::{AccountServer, Tested};
 use crate::shared::Shared;
-use crate::store::{Found, Store, StoreError};
+use crate::store::{Backup, Compacted, Found, Store, StoreError};
 
 /// Why an operation of [`MailIngest`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -236,6 +236,17 @@ impl MailIngest {
     /// One stored message with its text.
     pub fn message(&self, id: u64) -> Result<Option<MessageDetail>, IngestError> {
         Ok(report::message(&self.store, id)?)
+    }
+
+    /// Copies the store to `to`, consistent as of the last commit (commits wait while the
+    /// file is copied).
+    pub fn backup(&self, to: &std::path::Path) -> Result<Backup, IngestError> {
+        Ok(self.store.backup(to)?)
+    }
+
+    /// Gives the space of removed records back to the file system (commits wait meanwhile).
+    pub fn compact(&self) -> Result<Compacted, IngestError> {
+        Ok(self.store.compact()?)
     }
 
     /// One stored message's exact bytes.

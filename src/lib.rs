@@ -63,6 +63,7 @@ pub mod backoff;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod feed;
 pub mod http;
 pub mod imap;

@@ -186,6 +186,121 @@ fn the_console_admits_only_its_own_sessions_and_forms() {
     let (_, _, report) = daemon.send("GET", "/ui/accounts", false, &format!("{host}{with}"), "");
     assert!(report.contains("data-account=\"desk\""), "{report}");
 
+    // A name of dots alone is refused beside the name field; a form without its version too.
+    let new_account = |name: &str| {
+        let (_, _, page) = daemon.send(
+            "GET",
+            "/ui/accounts/new",
+            false,
+            &format!("{host}{with}"),
+            "",
+        );
+        format!(
+            "csrf={csrf}&mode=new&version={}&name={name}&enabled=on&address=localhost&port=993&protocol=imap&credential=desk&safe=on&security=ssl&action=save",
+            hidden(&page, "version")
+        )
+    };
+    let (status, _, page) = post("/ui/accounts", &with, &new_account(".."));
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("id=\"name-error\""), "{page}");
+    let unversioned =
+        format!("csrf={csrf}&mode=edit&name=desk&address=localhost&protocol=imap&credential=desk");
+    assert_eq!(post("/ui/accounts/desk", &with, &unversioned).0, 409);
+
+    // The Edit form shows the file as it is now: a hand edit not reloaded yet is kept by a
+    // save, never undone by the running config's older values.
+    let by_hand = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "address = \"localhost\"",
+        "address = \"hand.example\"",
+        1,
+    );
+    std::fs::write(&cfg, &by_hand).unwrap();
+    let (status, _, page) = daemon.send(
+        "GET",
+        "/ui/accounts/desk/edit",
+        false,
+        &format!("{host}{with}"),
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(page.contains("value=\"hand.example\""), "{page}");
+    let edit = format!(
+        "csrf={csrf}&mode=edit&version={}&name=desk&enabled=on&address=hand.example&port=995&protocol=pop3&credential=desk&safe=on&security=ssl&action=save",
+        hidden(&page, "version")
+    );
+    assert_eq!(post("/ui/accounts/desk", &with, &edit).0, 303);
+    let saved = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        saved.contains("address = \"hand.example\"") && saved.contains("protocol = \"pop3\""),
+        "{saved}"
+    );
+
+    // Accounts named like the console's own routes (`test`, `new`) are saved by their forms.
+    for name in ["test", "new"] {
+        assert_eq!(
+            post("/ui/accounts", &with, &new_account(name)).0,
+            303,
+            "{name} made"
+        );
+        let (_, _, page) = daemon.send(
+            "GET",
+            &format!("/ui/accounts/{name}/edit"),
+            false,
+            &format!("{host}{with}"),
+            "",
+        );
+        let change = format!(
+            "csrf={csrf}&mode=edit&version={}&name={name}&address=changed.example&protocol=imap&credential=desk&safe=on&security=ssl&action=save",
+            hidden(&page, "version")
+        );
+        let target = page
+            .split("form class=\"card account\" method=\"post\" action=\"")
+            .nth(1)
+            .unwrap();
+        let target = &target[..target.find('"').unwrap()];
+        let (status, _, body) = post(target, &with, &change);
+        assert_eq!(status, 303, "{name} saved through {target}: {body}");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let table = text.split(&format!("[accounts.{name}]")).nth(1).unwrap();
+        assert!(table.contains("changed.example"), "{text}");
+    }
+
+    // Remove asks first; then the table is gone.
+    let (status, _, page) = daemon.send(
+        "GET",
+        "/ui/accounts/test/remove",
+        false,
+        &format!("{host}{with}"),
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(page.contains("confirm-remove"), "{page}");
+    assert_eq!(
+        post("/ui/accounts/test/remove", &with, &format!("csrf={csrf}")).0,
+        303
+    );
+    assert!(
+        !std::fs::read_to_string(&cfg)
+            .unwrap()
+            .contains("[accounts.test]")
+    );
+
+    // `/ui/` leads to the report; htmx's refresh of an ended session leads to the login.
+    let (status, head, _) = daemon.exchange("GET", "/ui/", false);
+    assert_eq!(status, 303, "{head}");
+    let (status, head, _) = daemon.send(
+        "GET",
+        "/ui/live/accounts",
+        false,
+        &format!("{host}HX-Request: true\r\n"),
+        "",
+    );
+    assert_eq!(status, 401);
+    assert!(
+        head.to_lowercase().contains("hx-redirect: /ui/login"),
+        "{head}"
+    );
+
     // A message id that does not exist, an attachment past the last: 404 pages.
     let get = |path: &str| {
         daemon

@@ -89,6 +89,35 @@ pub enum Command {
         #[arg(long)]
         raw: bool,
     },
+    /// Write an account's stored messages (exact bytes, file dates from the received time)
+    /// into a Maildir, an mbox or .eml files.
+    Export {
+        /// The account name.
+        account: String,
+        /// The folder to write into (made when missing; nothing in it is overwritten).
+        #[arg(long)]
+        to: PathBuf,
+        /// maildir (cur/, flagged seen), mbox (mboxrd, ACCOUNT.mbox) or eml (ID.eml).
+        #[arg(long, value_enum, default_value_t = ExportAs::Maildir)]
+        format: ExportAs,
+    },
+    /// Copy the store to FILE, consistent as of its last commit, also while the daemon
+    /// runs (its commits wait while the file is copied). Restore: stop the daemon, copy the
+    /// file back.
+    Backup {
+        /// The new file (never overwritten).
+        file: PathBuf,
+    },
+    /// Give the space of removed records back to the file system; prints the sizes.
+    Compact,
+}
+
+/// The shape of `export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportAs {
+    Maildir,
+    Mbox,
+    Eml,
 }
 
 /// What `account` does.

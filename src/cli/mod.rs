@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod daemon;
+mod maintenance;
 mod progress;
 mod reports;
 mod settings;

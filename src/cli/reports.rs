@@ -120,12 +120,12 @@ fn not_found_is_none<T>(answer: Result<T, DaemonError>) -> anyhow::Result<Option
     }
 }
 
-fn fail(e: anyhow::Error) -> Outcome {
+pub fn fail(e: anyhow::Error) -> Outcome {
     eprintln!("error: {}", printable_line(&format!("{e:#}")));
     Outcome::Failed
 }
 
-fn print<T: serde::Serialize>(
+pub fn print<T: serde::Serialize>(
     value: anyhow::Result<T>,
     format: Format,
     table: impl Fn(&T) -> String,

@@ -97,6 +97,28 @@ impl ConfigFile {
         })
     }
 
+    /// The file's text and version now, and the config it holds (checked like `validate`):
+    /// what a form shows is then what its version names.
+    pub fn load(&self) -> Result<(Snapshot, Loaded), EditError> {
+        let snapshot = self.read()?;
+        let loaded = match Config::parse(&snapshot.text, &self.base()) {
+            Ok(loaded) => loaded,
+            Err(ConfigError::Invalid(issues)) => return Err(EditError::Invalid(issues)),
+            Err(e) => return Err(EditError::Invalid(vec![Issue::error("", e.to_string())])),
+        };
+        Ok((snapshot, loaded))
+    }
+
+    /// The folder relative paths in the file are read from.
+    fn base(&self) -> std::path::PathBuf {
+        let base = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf())
+    }
+
     /// Sets (or creates, or replaces) account `name` with `changes`, when the file is still
     /// at version `expected` (any version when `None`). Returns the config as now written.
     pub fn change_account(
@@ -157,13 +179,7 @@ impl ConfigFile {
         })?;
         edit(&mut doc)?;
         let text = doc.to_string();
-        let base = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-        let loaded = match Config::parse(&text, &base) {
+        let loaded = match Config::parse(&text, &self.base()) {
             Ok(loaded) => loaded,
             Err(ConfigError::Invalid(issues)) => return Err(EditError::Invalid(issues)),
             Err(e) => return Err(EditError::Invalid(vec![Issue::error("", e.to_string())])),

@@ -235,6 +235,21 @@ fn read_server(f: &mut Fields, a: &mut AccountConfig, base: &Path) {
             "set the server's host name, e.g. address = \"imap.example.com\"",
         )
         .unwrap_or_default();
+    if a.address.len() > 253 {
+        f.error(
+            "address",
+            format!(
+                "is {} characters long; a host name has at most 253",
+                a.address.len()
+            ),
+        );
+    } else if a
+        .address
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        f.error("address", "holds a space or a control character; give the server's host name or IP address alone, e.g. \"imap.example.com\"");
+    }
     a.credential = f
         .required_string("credential", "name a [credentials.NAME] table")
         .unwrap_or_default();

@@ -25,8 +25,24 @@ pub(super) fn check_name(name: &str, section: &str, issues: &mut Issues) {
             path,
             "name may use only letters, digits, '-', '_' and '.'; rename it",
         ));
+    } else if name.chars().all(|c| c == '.') {
+        issues.push(Issue::error(
+            path,
+            "name must hold a letter or digit (`.` and `..` name folders in a path); rename it",
+        ));
+    } else if name.len() > MAX_NAME {
+        issues.push(Issue::error(
+            path,
+            format!(
+                "name is {} characters long; use at most {MAX_NAME}",
+                name.len()
+            ),
+        ));
     }
 }
+
+/// The longest name of an account, credential or connector.
+const MAX_NAME: usize = 64;
 
 /// Checks references between sections and the per-account warnings.
 pub(super) fn cross_check(config: &Config, issues: &mut Issues) {

@@ -6,12 +6,14 @@ pub mod client;
 pub mod files;
 pub mod guard;
 pub mod hosts;
+mod maintenance;
 pub mod sessions;
 pub mod settings;
 mod state;
 pub mod ui;
 
 pub use state::{ApiError, HttpState};
+use state::{ApiResult, blocking};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -25,7 +27,6 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::error::chain;
-use crate::ingest::{IngestError, MailIngest};
 
 /// The router with every route.
 pub fn router(state: HttpState) -> Router {
@@ -44,6 +45,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/messages/{id}", get(message))
         .route("/messages/{id}/raw", get(raw))
         .route("/reload", post(reload))
+        .route("/backup", post(maintenance::backup))
+        .route("/compact", post(maintenance::compact))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::require_token,
@@ -53,6 +56,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .nest("/api", api)
+        .route(
+            "/ui/",
+            get(|| async { axum::response::Redirect::to("/ui/accounts") }),
+        )
         .nest(
             "/ui",
             ui::router(state.clone()).layer(middleware::from_fn(guard::check_origin)),
@@ -74,8 +81,6 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
-
-type ApiResult<T> = Result<T, ApiError>;
 
 async fn metrics(State(state): State<HttpState>) -> Response {
     match &state.metrics {
@@ -101,23 +106,6 @@ async fn health(State(state): State<HttpState>) -> Response {
         )
             .into_response(),
     }
-}
-
-/// Runs a store read (and any parsing) on a blocking thread, off the async workers.
-async fn blocking<T: Send + 'static>(
-    state: &HttpState,
-    read: impl FnOnce(&MailIngest) -> Result<T, IngestError> + Send + 'static,
-) -> ApiResult<T> {
-    let ingest = state.ingest.clone();
-    tokio::task::spawn_blocking(move || read(&ingest))
-        .await
-        .map_err(|_| {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the request's work failed".into(),
-            )
-        })?
-        .map_err(ApiError::from)
 }
 
 async fn accounts(State(state): State<HttpState>) -> ApiResult<Response> {

@@ -58,22 +58,30 @@ fn no_file() -> SaveError {
     ))
 }
 
+/// What a saved change did.
+pub struct Saved {
+    /// What the reload changed.
+    pub changed: Vec<String>,
+    /// The validator's warnings about the account (e.g. a password sent unencrypted).
+    pub warnings: Vec<String>,
+}
+
 /// Writes `changes` to account `name` (at version `expected` of the file, when given), then
-/// reloads. Returns what the reload changed.
+/// reloads.
 pub async fn save(
     state: &HttpState,
     name: &str,
     mode: Mode,
     changes: Vec<Change>,
     expected: Option<String>,
-) -> Result<Vec<String>, SaveError> {
+) -> Result<Saved, SaveError> {
     let Some(file) = state.config_file.clone() else {
         return Err(no_file());
     };
     let _one_at_a_time = state.edits.lock().await;
-    let name = name.to_string();
+    let account = name.to_string();
     let loaded = tokio::task::spawn_blocking(move || {
-        file.change_account(&name, mode, &changes, expected.as_deref())
+        file.change_account(&account, mode, &changes, expected.as_deref())
     })
     .await
     .map_err(|_| {
@@ -83,7 +91,19 @@ pub async fn save(
         ))
     })?
     .map_err(SaveError::Edit)?;
-    apply(state, loaded.config).await
+    tracing::info!(
+        account = name,
+        "account settings saved through the HTTP endpoint"
+    );
+    let prefixes = [format!("accounts.{name}."), format!("accounts.\"{name}\".")];
+    let warnings = loaded
+        .warnings
+        .iter()
+        .filter(|w| prefixes.iter().any(|p| w.path.starts_with(p.as_str())))
+        .map(|w| w.message.clone())
+        .collect();
+    let changed = apply(state, loaded.config).await?;
+    Ok(Saved { changed, warnings })
 }
 
 /// Removes account `name` from the file, then reloads.
@@ -92,8 +112,8 @@ pub async fn remove(state: &HttpState, name: &str) -> Result<Vec<String>, SaveEr
         return Err(no_file());
     };
     let _one_at_a_time = state.edits.lock().await;
-    let name = name.to_string();
-    let loaded = tokio::task::spawn_blocking(move || file.remove_account(&name, None))
+    let account = name.to_string();
+    let loaded = tokio::task::spawn_blocking(move || file.remove_account(&account, None))
         .await
         .map_err(|_| {
             SaveError::Apply(ApiError(
@@ -102,6 +122,7 @@ pub async fn remove(state: &HttpState, name: &str) -> Result<Vec<String>, SaveEr
             ))
         })?
         .map_err(SaveError::Edit)?;
+    tracing::info!(account = name, "account removed through the HTTP endpoint");
     apply(state, loaded.config).await
 }
 

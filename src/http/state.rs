@@ -80,3 +80,23 @@ impl From<IngestError> for ApiError {
         ApiError(status, chain(&e))
     }
 }
+
+/// What a handler answers: its response, or an error answer.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Runs a store read (and any parsing) on a blocking thread, off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    state: &HttpState,
+    read: impl FnOnce(&MailIngest) -> Result<T, IngestError> + Send + 'static,
+) -> ApiResult<T> {
+    let ingest = state.ingest.clone();
+    tokio::task::spawn_blocking(move || read(&ingest))
+        .await
+        .map_err(|_| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request's work failed".into(),
+            )
+        })?
+        .map_err(ApiError::from)
+}

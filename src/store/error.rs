@@ -29,6 +29,9 @@ pub enum StoreError {
     /// A record could not be decoded.
     #[error("store record {0} is corrupt")]
     Corrupt(u64, #[source] serde_json::Error),
+    /// A backup or compaction could not be made.
+    #[error("{0}")]
+    Maintenance(String),
 }
 
 /// A store result.

@@ -175,6 +175,31 @@ impl Handle {
     }
 
     /// Closes the database and opens it again (redb repairs it on open).
+    /// Runs `f` while the database is closed: every transaction has ended and none begins
+    /// until `f` returns, so the file is complete and still (it can be copied). Opened again
+    /// afterwards, whatever `f` returned.
+    pub fn while_closed<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        drop(db.take());
+        let out = f();
+        let opened = (self.opener)().map_err(|e| StoreError::Open(self.path.clone(), e.into()))?;
+        *db = Some(opened);
+        self.broken
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(out)
+    }
+
+    /// Runs `f` on the database alone: every transaction has ended, none begins meanwhile.
+    pub fn alone<T>(&self, f: impl FnOnce(&mut Database) -> T) -> Result<T> {
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        if db.is_none() {
+            let opened =
+                (self.opener)().map_err(|e| StoreError::Open(self.path.clone(), e.into()))?;
+            *db = Some(opened);
+        }
+        Ok(f(db.as_mut().expect("opened")))
+    }
+
     fn reopen(&self) -> Result<()> {
         let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
         drop(db.take());

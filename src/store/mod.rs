@@ -14,6 +14,7 @@ mod commit;
 mod credentials;
 mod error;
 mod handle;
+mod maintain;
 mod reads;
 mod records;
 pub mod schema;
@@ -31,7 +32,8 @@ use error::db_err;
 pub use error::{Result, StoreError};
 use handle::{Guarded, Handle, Opener};
 pub use records::{
-    AccountState, Found, KeptRefreshToken, NewMessage, Settled, StoreOutcome, StoredRecord,
+    AccountState, Backup, Compacted, Found, KeptRefreshToken, NewMessage, Settled, StoreOutcome,
+    StoredRecord,
 };
 use schema::SCHEMA_VERSION;
 use tables::Tables;

@@ -150,3 +150,23 @@ pub struct Found {
     /// Where the next page starts (its `before`), when older messages are left to look at.
     pub next_before: Option<u64>,
 }
+
+/// What a backup made.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Backup {
+    /// The copy's path.
+    pub to: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The messages it holds.
+    pub messages: u64,
+}
+
+/// What a compaction did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Compacted {
+    /// The file's size before, in bytes.
+    pub before: u64,
+    /// And after.
+    pub after: u64,
+}

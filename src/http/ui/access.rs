@@ -61,13 +61,17 @@ pub async fn require_session(
 ) -> Response {
     let session = session_id(request.headers()).and_then(|id| state.sessions.get(&id));
     let Some(session) = session else {
+        if request.headers().contains_key("hx-request") {
+            // htmx's refresh of a page whose session ended: the whole page goes to the login.
+            return (StatusCode::UNAUTHORIZED, [("hx-redirect", "/ui/login")]).into_response();
+        }
         if request.method() == Method::GET || request.method() == Method::HEAD {
             return Redirect::to("/ui/login").into_response();
         }
         return layout::problem(
             StatusCode::UNAUTHORIZED,
             "Not logged in",
-            "This needs a session: log in with the token first.",
+            "This needs a session: log in with the token first (a restart of the daemon logs everyone out), then send the form again.",
         );
     };
     let request = if request.method() == Method::GET || request.method() == Method::HEAD {

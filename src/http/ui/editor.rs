@@ -30,31 +30,33 @@ pub async fn new(
     Extension(session): Extension<Session>,
 ) -> Response {
     let mut form = AccountForm::new_account();
-    match version(&state).await {
-        Ok(v) => form.version = v,
+    match load(&state).await {
+        Ok((version, _)) => form.version = version,
         Err(e) => return e,
     }
     render(&state, &session, &form, Shown::default(), StatusCode::OK)
 }
 
-/// `GET /ui/accounts/{name}/edit`.
+/// `GET /ui/accounts/{name}/edit`: the account as the config file has it now (not as
+/// last applied: a hand edit not reloaded yet is shown, and kept by a save).
 pub async fn edit(
     State(state): State<HttpState>,
     Extension(session): Extension<Session>,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(account) = state.ingest.config().accounts.get(&name).cloned() else {
+    let (version, config) = match load(&state).await {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let Some(account) = config.accounts.get(&name) else {
         return problem(
             StatusCode::NOT_FOUND,
             "No such account",
-            &format!("There is no account `{name}` in the config."),
+            &format!("There is no account `{name}` in the config file."),
         );
     };
-    let mut form = AccountForm::of(&account);
-    match version(&state).await {
-        Ok(v) => form.version = v,
-        Err(e) => return e,
-    }
+    let mut form = AccountForm::of(account);
+    form.version = version;
     render(&state, &session, &form, Shown::default(), StatusCode::OK)
 }
 
@@ -81,6 +83,44 @@ pub async fn update(
     save(&state, &session, form, &name, Mode::Update).await
 }
 
+/// `POST /ui/accounts/new`: the Save of the account named `new` (its route is the form's).
+pub async fn update_new(
+    state: State<HttpState>,
+    session: Extension<Session>,
+    form: Form<AccountForm>,
+) -> Response {
+    update(state, session, Path("new".to_string()), form).await
+}
+
+/// `GET /ui/accounts/{name}/remove`: asks before removing.
+pub async fn confirm_remove(
+    State(state): State<HttpState>,
+    Extension(session): Extension<Session>,
+    Path(name): Path<String>,
+) -> Response {
+    if !state.ingest.config().accounts.contains_key(&name) {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "No such account",
+            &format!("There is no account `{name}`."),
+        );
+    }
+    let content = html! {
+        p { "Remove " strong { (name) } " from the config file? Its stored messages stay in the store; the mail server is not touched." }
+        div.buttons {
+            form.inline method="post" action={ "/ui/accounts/" (name) "/remove" } {
+                (csrf_field(&session))
+                button.danger #confirm-remove type="submit" { "Remove account" }
+            }
+            a.button.secondary href={ "/ui/accounts/" (name) "/edit" } { "Cancel" }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        shell(&format!("Remove account {name}"), Some(&session), content),
+    )
+}
+
 /// `POST /ui/accounts/{name}/remove`.
 pub async fn remove(
     State(state): State<HttpState>,
@@ -91,7 +131,7 @@ pub async fn remove(
         Ok(_) => Redirect::to("/ui/accounts").into_response(),
         Err(e) => {
             let notice = Notice::Failed(format!("{name} was not removed: {}", e.message()));
-            super::report::page_of(&state, &session, Some(notice)).await
+            super::report::page_of(&state, &session, Some(notice), e.status()).await
         }
     }
 }
@@ -101,15 +141,21 @@ pub async fn remove(
 pub async fn test(
     State(state): State<HttpState>,
     Extension(session): Extension<Session>,
-    Form(form): Form<AccountForm>,
+    Form(mut form): Form<AccountForm>,
 ) -> Response {
+    if form.action == "save" {
+        // The Save button of the account named `test`: its route is this one.
+        form.mode = "edit".into();
+        form.name = "test".into();
+        return save(&state, &session, form, "test", Mode::Update).await;
+    }
     let name = match form.account_name() {
         n if n.is_empty() => "new-account".to_string(),
         n => n,
     };
     let changes = match form.changes() {
         Ok(c) => c,
-        Err(errors) => return refused(&state, &session, &form, errors),
+        Err(errors) => return refused(&state, &session, &form, errors, "tested"),
     };
     let mode = if form.is_new() {
         Mode::Create
@@ -118,7 +164,7 @@ pub async fn test(
     };
     let config = match settings::preview(&state, &name, mode, changes).await {
         Ok(c) => c,
-        Err(e) => return not_saved(&state, &session, &form, &name, e),
+        Err(e) => return not_saved(&state, &session, &form, &name, e, "tested"),
     };
     let notice = match state.ingest.test_account(&config, &name).await {
         Ok(t) => Notice::Done(format!(
@@ -143,12 +189,27 @@ async fn save(
 ) -> Response {
     let changes = match form.changes() {
         Ok(c) => c,
-        Err(errors) => return refused(state, session, &form, errors),
+        Err(errors) => return refused(state, session, &form, errors, "saved"),
     };
-    let expected = Some(form.version.clone()).filter(|v| !v.is_empty());
-    match settings::save(state, name, mode, changes, expected).await {
-        Ok(_) => Redirect::to("/ui/accounts").into_response(),
-        Err(e) => not_saved(state, session, &form, name, e),
+    if form.version.is_empty() {
+        let shown = Shown {
+            notice: Some(Notice::Failed(
+                "Not saved: the form does not say which version of the config file it was loaded from. Open the form again.".into(),
+            )),
+            ..Shown::default()
+        };
+        return render(state, session, &form, shown, StatusCode::CONFLICT);
+    }
+    match settings::save(state, name, mode, changes, Some(form.version.clone())).await {
+        Ok(saved) if saved.warnings.is_empty() => Redirect::to("/ui/accounts").into_response(),
+        Ok(saved) => {
+            let notice = Notice::Warned(format!(
+                "{name} saved, with a warning: {}",
+                saved.warnings.join("; ")
+            ));
+            super::report::page_of(state, session, Some(notice), StatusCode::OK).await
+        }
+        Err(e) => not_saved(state, session, &form, name, e, "saved"),
     }
 }
 
@@ -158,12 +219,13 @@ fn refused(
     session: &Session,
     form: &AccountForm,
     errors: FieldErrors,
+    done: &str,
 ) -> Response {
     let shown = Shown {
         errors,
-        notice: Some(Notice::Failed(
-            "Not saved: correct the fields marked below.".into(),
-        )),
+        notice: Some(Notice::Failed(format!(
+            "Not {done}: correct the fields marked below."
+        ))),
     };
     render(state, session, form, shown, StatusCode::BAD_REQUEST)
 }
@@ -175,38 +237,47 @@ fn not_saved(
     form: &AccountForm,
     name: &str,
     e: SaveError,
+    done: &str,
 ) -> Response {
     let status = e.status();
     let shown = match &e {
         SaveError::Edit(EditError::Invalid(issues)) => {
-            return refused(state, session, form, FieldErrors::from_issues(name, issues));
+            return refused(
+                state,
+                session,
+                form,
+                FieldErrors::from_issues(name, issues),
+                done,
+            );
         }
         SaveError::Edit(EditError::Stale) => Shown {
-            notice: Some(Notice::Failed(
-                "Not saved: the config file changed since this form was loaded. Your values are kept below; open the form again to see the file's values, then make your change there.".into(),
-            )),
+            notice: Some(Notice::Failed(format!(
+                "Not {done}: the config file changed since this form was loaded. Your values are kept below; open the form again to see the file's values, then make your change there."
+            ))),
             ..Shown::default()
         },
         SaveError::Edit(EditError::Exists(_)) => {
             let mut errors = FieldErrors::default();
-            errors
-                .by_field
-                .insert("name".into(), "is taken: another account has this name".into());
+            errors.by_field.insert(
+                "name".into(),
+                "is taken: another account has this name".into(),
+            );
             Shown {
                 errors,
-                notice: Some(Notice::Failed("Not saved: the name is taken.".into())),
+                notice: Some(Notice::Failed(format!("Not {done}: the name is taken."))),
             }
         }
         _ => Shown {
-            notice: Some(Notice::Failed(format!("Not saved: {}", e.message()))),
+            notice: Some(Notice::Failed(format!("Not {done}: {}", e.message()))),
             ..Shown::default()
         },
     };
     render(state, session, form, shown, status)
 }
 
-/// The config file's current version, or the page saying why there is none.
-async fn version(state: &HttpState) -> Result<String, Response> {
+/// The config file's current version and the config it holds, or the page saying why
+/// there is none.
+async fn load(state: &HttpState) -> Result<(String, crate::config::Config), Response> {
     let Some(file) = state.config_file.clone() else {
         return Err(problem(
             StatusCode::BAD_REQUEST,
@@ -214,13 +285,23 @@ async fn version(state: &HttpState) -> Result<String, Response> {
             "This daemon was not started from a config file, so its accounts cannot be changed here.",
         ));
     };
-    match tokio::task::spawn_blocking(move || file.read()).await {
-        Ok(Ok(snapshot)) => Ok(snapshot.version),
-        Ok(Err(e)) => Err(problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Config file unreadable",
-            &e.to_string(),
-        )),
+    match tokio::task::spawn_blocking(move || file.load()).await {
+        Ok(Ok((snapshot, loaded))) => Ok((snapshot.version, loaded.config)),
+        Ok(Err(e)) => {
+            let mut text = e.to_string();
+            if let crate::config::edit::EditError::Invalid(issues) = &e {
+                for issue in issues {
+                    text.push_str(&format!("; {issue}"));
+                }
+            }
+            Err(problem(
+                StatusCode::CONFLICT,
+                "The config file needs fixing first",
+                &format!(
+                    "{text}. Correct the file (mail-ingest validate lists every problem), then open this page again."
+                ),
+            ))
+        }
         Err(_) => Err(problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Config file unreadable",
@@ -287,16 +368,13 @@ fn render(
             (checkbox("safe", "Use safe connection", form.safe.is_some(), e))
             (select("security", "Secure connection type", &form.security, &[("ssl", "SSL"), ("tls", "TLS")], e))
             div.buttons {
-                button #save type="submit" { "Save" }
-                button #test.secondary type="submit" formaction="/ui/accounts/test" { "Test connection" }
+                button #save type="submit" name="action" value="save" { "Save" }
+                button #test.secondary type="submit" name="action" value="test" formaction="/ui/accounts/test" { "Test connection" }
                 a.button.secondary href="/ui/accounts" { "Cancel" }
             }
         }
         @if !form.is_new() {
-            form.inline.danger method="post" action={ "/ui/accounts/" (name) "/remove" } {
-                (csrf_field(session))
-                button.danger type="submit" { "Remove account" }
-            }
+            p.danger { a.button.danger-link href={ "/ui/accounts/" (name) "/remove" } { "Remove account…" } }
         }
     };
     respond(status, shell(&title, Some(session), content))

@@ -51,6 +51,9 @@ pub struct AccountForm {
     /// The config file's version when the form was loaded.
     #[serde(default)]
     pub version: String,
+    /// Which button sent it: `save` or `test`.
+    #[serde(default)]
+    pub action: String,
 }
 
 /// The problems of a posted form: by field, and those that belong to none.
@@ -76,14 +79,15 @@ impl FieldErrors {
     /// Puts each validator problem of account `name` beside its field.
     pub fn from_issues(name: &str, issues: &[Issue]) -> Self {
         let mut errors = FieldErrors::default();
-        let prefix = format!("accounts.{name}");
+        let prefixes = [format!("accounts.\"{name}\""), format!("accounts.{name}")];
         for issue in issues
             .iter()
             .filter(|i| i.severity == crate::config::Severity::Error)
         {
-            let key = issue
-                .path
-                .strip_prefix(&prefix)
+            let key = prefixes
+                .iter()
+                .find_map(|p| issue.path.strip_prefix(p.as_str()))
+                .filter(|rest| rest.is_empty() || rest.starts_with('.'))
                 .map(|rest| rest.trim_start_matches('.'));
             match key.map(field_of_key) {
                 Some(Some(field)) => {
@@ -164,6 +168,7 @@ impl AccountForm {
             .into(),
             mode: "edit".into(),
             version: String::new(),
+            action: String::new(),
         }
     }
 
@@ -289,5 +294,15 @@ mod tests {
         let errors = FieldErrors::from_issues("n", &issues);
         assert_eq!(errors.of("security"), "bad");
         assert_eq!(errors.general, ["error: store.path: elsewhere"]);
+        let quoted = [Issue::error("accounts.\"x y\"", "rename it")];
+        assert_eq!(
+            FieldErrors::from_issues("x y", &quoted).of("name"),
+            "rename it"
+        );
+        let other = [Issue::error("accounts.nx.port", "bad")];
+        assert!(
+            FieldErrors::from_issues("n", &other).of("port").is_empty(),
+            "not n's"
+        );
     }
 }

@@ -270,12 +270,24 @@ fn download(bytes: Vec<u8>, name: &str) -> Response {
         .collect();
     let safe = safe.trim_start_matches('.');
     let safe = if safe.is_empty() { "attachment" } else { safe };
+    // The name as sent, for browsers that read RFC 5987's form: every byte but the plain
+    // ones percent-encoded, so nothing in it can end the header or the parameter.
+    let encoded: String = name
+        .bytes()
+        .filter(|b| !b.is_ascii_control())
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let encoded = encoded.trim_start_matches('.');
+    let encoded = if encoded.is_empty() { safe } else { encoded };
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{safe}\""),
+                format!("attachment; filename=\"{safe}\"; filename*=UTF-8''{encoded}"),
             ),
         ],
         bytes,

@@ -20,6 +20,8 @@ pub enum Notice {
     Done(String),
     /// It did not.
     Failed(String),
+    /// It did, but something needs a look.
+    Warned(String),
 }
 
 impl Notice {
@@ -28,6 +30,7 @@ impl Notice {
         match self {
             Notice::Done(text) => html! { p.notice.done role="status" { (text) } },
             Notice::Failed(text) => html! { p.notice.failed role="alert" { (text) } },
+            Notice::Warned(text) => html! { p.notice.warned role="alert" { (text) } },
         }
     }
 }
@@ -86,7 +89,11 @@ pub fn problem(status: StatusCode, title: &str, text: &str) -> Response {
             None,
             html! {
                 p { (text) }
-                p { a href="/ui/accounts" { "Back to the accounts" } }
+                @if status == StatusCode::UNAUTHORIZED {
+                    p { a href="/ui/login" { "Log in" } }
+                } @else {
+                    p { a href="/ui/accounts" { "Back to the accounts" } }
+                }
             },
         ),
     )

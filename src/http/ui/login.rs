@@ -13,6 +13,10 @@ use super::layout::{Notice, respond, shell};
 use crate::http::sessions::{SESSION_LIFETIME, Session, same_secret};
 use crate::http::state::HttpState;
 
+/// How long a wrong token's answer waits; wrong logins are answered one at a time.
+const WRONG_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+static WRONG_LOGINS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The login form as posted.
 #[derive(Deserialize)]
 pub struct Login {
@@ -54,6 +58,10 @@ pub async fn page(State(state): State<HttpState>, headers: HeaderMap) -> Respons
 pub async fn login(State(state): State<HttpState>, Form(login): Form<Login>) -> Response {
     let given = login.token.trim();
     if !same_secret(given.as_bytes(), state.token.expose().as_bytes()) {
+        // One wrong guess at a time, each slowed: guessing a typed token takes long.
+        let _one_at_a_time = WRONG_LOGINS.lock().await;
+        tracing::warn!("a console login with a wrong token was refused");
+        tokio::time::sleep(WRONG_LOGIN_DELAY).await;
         return respond(
             StatusCode::UNAUTHORIZED,
             login_page(Some(Notice::Failed(

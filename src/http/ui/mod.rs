@@ -23,12 +23,16 @@ pub fn router(state: HttpState) -> Router<HttpState> {
         .route("/", get(|| async { Redirect::to("/ui/accounts") }))
         .route("/logout", post(login::logout))
         .route("/accounts", get(report::page).post(editor::create))
-        .route("/accounts/rows", get(report::rows))
-        .route("/accounts/new", get(editor::new))
+        .route("/accounts/", get(|| async { Redirect::to("/ui/accounts") }))
+        .route("/live/accounts", get(report::rows))
+        .route("/accounts/new", get(editor::new).post(editor::update_new))
         .route("/accounts/test", post(editor::test))
         .route("/accounts/{name}", post(editor::update))
         .route("/accounts/{name}/edit", get(editor::edit))
-        .route("/accounts/{name}/remove", post(editor::remove))
+        .route(
+            "/accounts/{name}/remove",
+            get(editor::confirm_remove).post(editor::remove),
+        )
         .route("/accounts/{name}/check", post(report::check))
         .route("/accounts/{name}/enabled", post(report::set_enabled))
         .route("/accounts/{name}/inbox", get(inbox::page))

@@ -42,13 +42,18 @@ const COLUMNS: &[(&str, bool)] = &[
 const ERROR_SHOWN: usize = 120;
 
 /// The report, with `notice` above it.
-pub async fn page_of(state: &HttpState, session: &Session, notice: Option<Notice>) -> Response {
+pub async fn page_of(
+    state: &HttpState,
+    session: &Session,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Response {
     let table = match table(state, session).await {
         Ok(t) => t,
         Err(e) => html! { (Notice::Failed(e).render()) },
     };
     respond(
-        StatusCode::OK,
+        status,
         shell(
             "IMAP/POP3 Accounts",
             Some(session),
@@ -68,10 +73,10 @@ pub async fn page(
     State(state): State<HttpState>,
     Extension(session): Extension<Session>,
 ) -> Response {
-    page_of(&state, &session, None).await
+    page_of(&state, &session, None, StatusCode::OK).await
 }
 
-/// `GET /ui/accounts/rows`: the table's body alone, for htmx's refresh.
+/// `GET /ui/live/accounts`: the table's body alone, for htmx's refresh.
 pub async fn rows(
     State(state): State<HttpState>,
     Extension(session): Extension<Session>,
@@ -91,17 +96,21 @@ pub async fn check(
     Extension(session): Extension<Session>,
     Path(name): Path<String>,
 ) -> Response {
-    let notice = match state.ingest.check_now(&name).await {
-        Ok(summary) if summary.error.is_none() => Notice::Done(summary.line()),
-        Ok(summary) => Notice::Failed(summary.line()),
-        Err(e) => Notice::Failed(format!("{name}: {}", chain(&e))),
+    let (notice, status) = match state.ingest.check_now(&name).await {
+        Ok(summary) if summary.error.is_none() => (Notice::Done(summary.line()), StatusCode::OK),
+        Ok(summary) => (Notice::Failed(summary.line()), StatusCode::BAD_GATEWAY),
+        Err(e) => (
+            Notice::Failed(format!("{name}: {}", chain(&e))),
+            crate::http::state::ApiError::from(e).0,
+        ),
     };
-    page_of(&state, &session, Some(notice)).await
+    page_of(&state, &session, Some(notice), status).await
 }
 
 /// The Enable or Disable button's form.
 #[derive(Deserialize)]
 pub struct Enabled {
+    #[serde(default)]
     enabled: String,
 }
 
@@ -112,13 +121,20 @@ pub async fn set_enabled(
     Path(name): Path<String>,
     Form(form): Form<Enabled>,
 ) -> Response {
-    let on = form.enabled == "true";
+    let on = match form.enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            let notice = Notice::Failed("The form must say enabled=true or enabled=false.".into());
+            return page_of(&state, &session, Some(notice), StatusCode::BAD_REQUEST).await;
+        }
+    };
     let changes = vec![Change::Set("enabled".into(), on.into())];
     match settings::save(&state, &name, Mode::Update, changes, None).await {
         Ok(_) => Redirect::to("/ui/accounts").into_response(),
         Err(e) => {
             let notice = Notice::Failed(format!("{name}: {}", e.message()));
-            page_of(&state, &session, Some(notice)).await
+            page_of(&state, &session, Some(notice), e.status()).await
         }
     }
 }
@@ -157,7 +173,7 @@ async fn table(state: &HttpState, session: &Session) -> Result<Markup, String> {
 fn body(state: &HttpState, session: &Session, accounts: &[AccountReport]) -> Markup {
     let config = state.ingest.config();
     html! {
-        tbody hx-get="/ui/accounts/rows" hx-trigger="every 3s" hx-swap="outerHTML" {
+        tbody hx-get="/ui/live/accounts" hx-trigger="every 3s" hx-swap="outerHTML" {
             @for a in accounts {
                 @let credential = config.accounts.get(&a.name).map(|c| c.credential.clone()).unwrap_or_default();
                 tr data-account=(a.name) {

@@ -1,0 +1,166 @@
+//! `export`, `backup` and `compact`: on the store file, or through the daemon that holds it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use hyper::Method;
+use mail_ingest::config::Config;
+use mail_ingest::export::{Export, ExportFormat};
+use mail_ingest::http::client::{DaemonClient, REPORT_TIMEOUT};
+use mail_ingest::model::MessageMeta;
+use mail_ingest::store::{Backup, Compacted, Store};
+
+use super::args::{Cli, Command, ExportAs, Outcome};
+use super::reports::{fail, print};
+use super::source::Source;
+
+/// Messages asked for at a time while an export lists what to write.
+const PAGE: usize = 500;
+
+pub async fn run(cli: &Cli, config: &Config) -> Outcome {
+    let source = match Source::open(config).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match &cli.command {
+        Command::Export {
+            account,
+            to,
+            format,
+        } => {
+            if !config.accounts.contains_key(account) {
+                eprintln!("error: {}", config.unknown_account(account));
+                return Outcome::Usage;
+            }
+            match export(&source, account, to, *format).await {
+                Ok(line) => {
+                    println!("{line}");
+                    Outcome::Ok
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Backup { file } => print(backup(&source, file).await, cli.format, |b| {
+            format!(
+                "backup: {} ({} bytes, {} messages); restore: stop the daemon, copy it over {}\n",
+                b.to,
+                b.bytes,
+                b.messages,
+                config.store.path.display()
+            )
+        }),
+        Command::Compact => print(compact(&source).await, cli.format, |c| {
+            format!("compacted: {} bytes before, {} after\n", c.before, c.after)
+        }),
+        _ => unreachable!("dispatch sends only maintenance commands here"),
+    }
+}
+
+fn nothing_stored() -> anyhow::Error {
+    anyhow::anyhow!("nothing is stored yet: the store file does not exist")
+}
+
+async fn backup(source: &Source, file: &Path) -> anyhow::Result<Backup> {
+    let to = std::path::absolute(file).context("the backup's path")?;
+    match source {
+        Source::Store(Some(s)) => Ok(s.backup(&to)?),
+        Source::Store(None) => Err(nothing_stored()),
+        Source::Daemon(c) => {
+            let query = serde_urlencoded::to_string([("to", to.display().to_string())])?;
+            Ok(c.json(Method::POST, &format!("/api/backup?{query}"), None)
+                .await?)
+        }
+    }
+}
+
+async fn compact(source: &Source) -> anyhow::Result<Compacted> {
+    match source {
+        Source::Store(Some(s)) => Ok(s.compact()?),
+        Source::Store(None) => Err(nothing_stored()),
+        Source::Daemon(c) => Ok(c.json(Method::POST, "/api/compact", None).await?),
+    }
+}
+
+/// Exports `account`, oldest first; returns the line that says what was written.
+async fn export(
+    source: &Source,
+    account: &str,
+    to: &Path,
+    format: ExportAs,
+) -> anyhow::Result<String> {
+    let format = match format {
+        ExportAs::Maildir => ExportFormat::Maildir,
+        ExportAs::Mbox => ExportFormat::Mbox,
+        ExportAs::Eml => ExportFormat::Eml,
+    };
+    let listed = list(source, account).await?;
+    let mut out = Export::start(to, account, format)
+        .with_context(|| format!("cannot write into `{}`", to.display()))?;
+    let total = listed.len();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    for (n, (id, received)) in listed.iter().rev().enumerate() {
+        let raw = match source {
+            Source::Store(Some(s)) => s.raw(*id)?,
+            Source::Store(None) => None,
+            Source::Daemon(c) => Some(
+                c.request(Method::GET, &format!("/api/messages/{id}/raw"))
+                    .await?
+                    .to_vec(),
+            ),
+        };
+        let Some(raw) = raw else { continue };
+        out.add(*id, received, &raw)
+            .with_context(|| format!("cannot write message {id} into `{}`", to.display()))?;
+        if terminal && (n % 100 == 99 || n + 1 == total) {
+            eprint!("\rexported {}/{total}", n + 1);
+        }
+    }
+    if terminal && total > 0 {
+        eprintln!();
+    }
+    let (written, bytes) = (out.written, out.bytes);
+    let place: PathBuf = out.finish()?;
+    Ok(format!(
+        "exported {written} messages ({bytes} bytes) of {account} to {}",
+        place.display()
+    ))
+}
+
+/// Every stored message of `account` as (id, received time), newest first.
+async fn list(source: &Source, account: &str) -> anyhow::Result<Vec<(u64, String)>> {
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let page: Vec<MessageMeta> = match source {
+            Source::Store(Some(s)) => page_of_store(s, account, before)?,
+            Source::Store(None) => Vec::new(),
+            Source::Daemon(c) => page_of_daemon(c, account, before).await?,
+        };
+        let last = page.last().map(|m| m.id);
+        all.extend(page.iter().map(|m| (m.id, m.received_at.clone())));
+        if page.len() < PAGE {
+            return Ok(all);
+        }
+        before = last;
+    }
+}
+
+fn page_of_store(
+    s: &Store,
+    account: &str,
+    before: Option<u64>,
+) -> anyhow::Result<Vec<MessageMeta>> {
+    Ok(mail_ingest::report::inbox(s, account, Some(PAGE), before)?)
+}
+
+async fn page_of_daemon(
+    c: &DaemonClient,
+    account: &str,
+    before: Option<u64>,
+) -> anyhow::Result<Vec<MessageMeta>> {
+    let mut path = format!("/api/accounts/{account}/messages?limit={PAGE}");
+    if let Some(b) = before {
+        path.push_str(&format!("&before={b}"));
+    }
+    Ok(c.json(Method::GET, &path, Some(REPORT_TIMEOUT)).await?)
+}
