@@ -19,7 +19,8 @@ pub struct Cli {
         default_value = "mail-ingest.toml"
     )]
     pub config: PathBuf,
-    /// Output format of reports and summaries.
+    /// Output format of reports and summaries (table, json); of `export`, the files it
+    /// writes (maildir, mbox, eml).
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Log line format (logs go to stderr; filter with RUST_LOG, e.g. RUST_LOG=debug).
@@ -33,6 +34,19 @@ pub struct Cli {
 pub enum Format {
     Table,
     Json,
+    /// `export`: a Maildir (cur/, each message flagged seen); its default.
+    Maildir,
+    /// `export`: one mbox file, ACCOUNT.mbox (mboxrd).
+    Mbox,
+    /// `export`: one ID.eml file per message.
+    Eml,
+}
+
+impl Format {
+    /// True for the formats of reports (table, json).
+    pub fn is_report(self) -> bool {
+        matches!(self, Format::Table | Format::Json)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -95,11 +109,9 @@ pub enum Command {
         /// The account name.
         account: String,
         /// The folder to write into (made when missing; nothing in it is overwritten).
+        /// `--format maildir` (the default), `mbox` or `eml` says what to write.
         #[arg(long)]
         to: PathBuf,
-        /// maildir (cur/, flagged seen), mbox (mboxrd, ACCOUNT.mbox) or eml (ID.eml).
-        #[arg(long, value_enum, default_value_t = ExportAs::Maildir)]
-        format: ExportAs,
     },
     /// Copy the store to FILE, consistent as of its last commit, also while the daemon
     /// runs (its commits wait while the file is copied). Restore: stop the daemon, copy the
@@ -110,14 +122,6 @@ pub enum Command {
     },
     /// Give the space of removed records back to the file system; prints the sizes.
     Compact,
-}
-
-/// The shape of `export`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ExportAs {
-    Maildir,
-    Mbox,
-    Eml,
 }
 
 /// What `account` does.

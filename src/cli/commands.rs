@@ -18,6 +18,12 @@ use super::args::{Cli, Command, Format, Outcome};
 use super::source;
 
 pub async fn dispatch(cli: Cli) -> Outcome {
+    if !cli.format.is_report() && !matches!(cli.command, Command::Export { .. }) {
+        eprintln!(
+            "error: --format maildir, mbox and eml are for export; reports print table or json"
+        );
+        return Outcome::Usage;
+    }
     match &cli.command {
         Command::Validate => validate(&cli.config),
         Command::Run => match load(&cli.config) {
@@ -210,7 +216,8 @@ async fn check(config: &Config, names: &[String], all: bool, format: Format) -> 
             "{}",
             serde_json::to_string_pretty(&summaries).expect("summaries serialize")
         ),
-        Format::Table => {
+        // Dispatch let only the report formats through.
+        _ => {
             for s in &summaries {
                 println!("{}", s.line());
             }

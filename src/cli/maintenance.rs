@@ -10,7 +10,7 @@ use mail_ingest::http::client::{DaemonClient, REPORT_TIMEOUT};
 use mail_ingest::model::MessageMeta;
 use mail_ingest::store::{Backup, Compacted, Store};
 
-use super::args::{Cli, Command, ExportAs, Outcome};
+use super::args::{Cli, Command, Format, Outcome};
 use super::reports::{fail, print};
 use super::source::Source;
 
@@ -23,16 +23,21 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
         Err(e) => return fail(e),
     };
     match &cli.command {
-        Command::Export {
-            account,
-            to,
-            format,
-        } => {
+        Command::Export { account, to } => {
             if !config.accounts.contains_key(account) {
                 eprintln!("error: {}", config.unknown_account(account));
                 return Outcome::Usage;
             }
-            match export(&source, account, to, *format).await {
+            let format = match cli.format {
+                Format::Table | Format::Maildir => ExportFormat::Maildir,
+                Format::Mbox => ExportFormat::Mbox,
+                Format::Eml => ExportFormat::Eml,
+                Format::Json => {
+                    eprintln!("error: export writes --format maildir, mbox or eml");
+                    return Outcome::Usage;
+                }
+            };
+            match export(&source, account, to, format).await {
                 Ok(line) => {
                     println!("{line}");
                     Outcome::Ok
@@ -86,13 +91,8 @@ async fn export(
     source: &Source,
     account: &str,
     to: &Path,
-    format: ExportAs,
+    format: ExportFormat,
 ) -> anyhow::Result<String> {
-    let format = match format {
-        ExportAs::Maildir => ExportFormat::Maildir,
-        ExportAs::Mbox => ExportFormat::Mbox,
-        ExportAs::Eml => ExportFormat::Eml,
-    };
     let listed = list(source, account).await?;
     let mut out = Export::start(to, account, format)
         .with_context(|| format!("cannot write into `{}`", to.display()))?;

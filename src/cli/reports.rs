@@ -137,7 +137,8 @@ pub fn print<T: serde::Serialize>(
                     "{}",
                     serde_json::to_string_pretty(&v).expect("reports serialize")
                 ),
-                Format::Table => print!("{}", table(&v)),
+                // Dispatch let only the report formats through.
+                _ => print!("{}", table(&v)),
             }
             Outcome::Ok
         }
