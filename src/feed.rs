@@ -49,6 +49,7 @@ impl Feed {
         store: Arc<Store>,
         committed: Arc<Notify>,
     ) -> Result<Self, StoreError> {
+        store.register_subscriber(name)?;
         let position = store.cursor(name)?;
         Ok(Feed {
             name: name.into(),

@@ -19,9 +19,10 @@ use crate::model::{AccountReport, CheckSummary, MessageDetail, MessageMeta};
 use crate::oauth2::{RefreshTokens, StoreRefreshTokens};
 use crate::parse::Attachment;
 use crate::report;
+use crate::retention::RetentionRun;
 use crate::server::{AccountServer, Tested};
 use crate::shared::Shared;
-use crate::store::{Backup, Compacted, Found, Store, StoreError};
+use crate::store::{Backup, Compacted, Found, Store, StoreError, Subscriber};
 
 /// Why an operation of [`MailIngest`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,8 @@ pub struct MailIngest {
     registry: Registry,
     supervisor: ActorRef<SupervisorMsg>,
     committed: Arc<Notify>,
+    /// The daemon's periodic retention, stopped at shutdown.
+    retention: Option<tokio::task::AbortHandle>,
 }
 
 impl MailIngest {
@@ -110,12 +113,17 @@ impl MailIngest {
             .map_err(|_| IngestError::Stopped)?
             .into_done()
             .map_err(|_| IngestError::Stopped)?;
+        let config = Arc::new(RwLock::new(config));
+        let retention = options
+            .automatic_checks
+            .then(|| periodic_retention(store.clone(), config.clone()));
         Ok(MailIngest {
-            config: Arc::new(RwLock::new(config)),
+            config,
             store,
             registry,
             supervisor,
             committed,
+            retention,
         })
     }
 
@@ -238,6 +246,22 @@ impl MailIngest {
         Ok(report::message(&self.store, id)?)
     }
 
+    /// Runs retention now for every account with `keep_for` or `keep_max`.
+    pub async fn apply_retention(&self) -> Result<Vec<RetentionRun>, IngestError> {
+        Ok(crate::retention::run_once(&self.store, &self.config()).await?)
+    }
+
+    /// Every Feed subscriber and how far it is.
+    pub fn subscribers(&self) -> Result<Vec<Subscriber>, IngestError> {
+        Ok(self.store.subscribers()?)
+    }
+
+    /// Forgets Feed subscriber `name`: retention no longer keeps messages for it. True when
+    /// it was known.
+    pub fn unsubscribe(&self, name: &str) -> Result<bool, IngestError> {
+        Ok(self.store.remove_subscriber(name)?)
+    }
+
     /// Copies the store to `to`, consistent as of the last commit (commits wait while the
     /// file is copied).
     pub fn backup(&self, to: &std::path::Path) -> Result<Backup, IngestError> {
@@ -311,6 +335,9 @@ impl MailIngest {
     /// Drop every [`Feed`] first: the store file stays locked while one lives (this waits up
     /// to 10 s for them).
     pub async fn shutdown(self) -> Result<(), IngestError> {
+        if let Some(retention) = &self.retention {
+            retention.abort();
+        }
         // Accounts first (a running check finishes, or is killed after 30 s: safe by the
         // delivery contract), then the supervisor with the store and parser.
         let _ = self.supervisor.call(SupervisorMsg::Shutdown, None).await;
@@ -326,4 +353,18 @@ impl MailIngest {
         }
         Ok(())
     }
+}
+
+/// Runs retention every [`crate::retention::RETENTION_EVERY`] until aborted.
+fn periodic_retention(store: Arc<Store>, config: Arc<RwLock<Config>>) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::retention::RETENTION_EVERY).await;
+            let now = config.read().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Err(e) = crate::retention::run_once(&store, &now).await {
+                tracing::warn!(error = %crate::error::chain(&e), "retention failed; it runs again later");
+            }
+        }
+    })
+    .abort_handle()
 }

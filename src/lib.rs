@@ -78,6 +78,7 @@ pub mod pop3;
 pub mod progress;
 pub mod protocol;
 pub mod report;
+pub mod retention;
 pub mod sasl;
 pub mod secret;
 pub mod server;

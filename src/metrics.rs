@@ -41,6 +41,14 @@ pub const OAUTH2_NEEDS_CONSENT: &str = "mail_ingest_oauth2_needs_consent";
 /// oauthbearer).
 pub const LOGINS_REFUSED: &str = "mail_ingest_logins_refused_total";
 
+/// Counter: messages retention removed from the store, by account.
+pub const RETENTION_REMOVED: &str = "mail_ingest_retention_removed_total";
+/// Counter: raw bytes retention removed from the store, by account.
+pub const RETENTION_REMOVED_BYTES: &str = "mail_ingest_retention_removed_bytes_total";
+/// Gauge: messages retention would remove but keeps (a Feed subscriber has not acknowledged
+/// them, or their delete on the server is owed), by account, as of the last run.
+pub const RETENTION_HELD: &str = "mail_ingest_retention_held_messages";
+
 /// Exports an account's counters at zero from its start, so dashboards and alerts see a
 /// series (and `rate()` a first sample) before anything has happened.
 pub fn register_account(account: &str) {
@@ -148,6 +156,21 @@ pub fn describe() {
     describe_gauge!(
         OAUTH2_NEEDS_CONSENT,
         "1 while the OAuth2 credential needs new consent (the endpoint answered invalid_grant or invalid_client)"
+    );
+    describe_counter!(
+        RETENTION_REMOVED,
+        Unit::Count,
+        "Messages retention removed from the store (keep_for, keep_max), by account"
+    );
+    describe_counter!(
+        RETENTION_REMOVED_BYTES,
+        Unit::Bytes,
+        "Raw bytes retention removed from the store, by account"
+    );
+    describe_gauge!(
+        RETENTION_HELD,
+        Unit::Count,
+        "Messages due for removal but kept: unacknowledged by a Feed subscriber or with a delete owed, by account"
     );
     describe_counter!(
         LOGINS_REFUSED,

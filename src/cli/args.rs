@@ -122,6 +122,18 @@ pub enum Command {
     },
     /// Give the space of removed records back to the file system; prints the sizes.
     Compact,
+    /// Run retention now (keep_for, keep_max): the oldest messages leave the store, never
+    /// one a Feed subscriber has not acknowledged. The daemon runs it every 15 minutes.
+    Retention,
+    /// The Feed subscribers: the last id each acknowledged and how many messages it is
+    /// behind (retention keeps them for it).
+    Subscribers,
+    /// Forget a Feed subscriber that will not come back: retention stops keeping messages
+    /// for it.
+    Unsubscribe {
+        /// The subscriber's name.
+        name: String,
+    },
 }
 
 /// What `account` does.

@@ -39,12 +39,15 @@ pub async fn dispatch(cli: Cli) -> Outcome {
             None => Outcome::Usage,
         },
         Command::Account { action } => super::settings::run(&cli.config, action).await,
-        Command::Export { .. } | Command::Backup { .. } | Command::Compact => {
-            match load(&cli.config) {
-                Some(loaded) => super::maintenance::run(&cli, &loaded.config).await,
-                None => Outcome::Usage,
-            }
-        }
+        Command::Export { .. }
+        | Command::Backup { .. }
+        | Command::Compact
+        | Command::Retention
+        | Command::Subscribers
+        | Command::Unsubscribe { .. } => match load(&cli.config) {
+            Some(loaded) => super::maintenance::run(&cli, &loaded.config).await,
+            None => Outcome::Usage,
+        },
         Command::Accounts | Command::Inbox { .. } | Command::Show { .. } => match load(&cli.config)
         {
             Some(loaded) => super::reports::run(&cli, &loaded.config).await,

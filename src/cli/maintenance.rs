@@ -1,4 +1,5 @@
-//! `export`, `backup` and `compact`: on the store file, or through the daemon that holds it.
+//! `export`, `backup`, `compact`, `retention`, `subscribers` and `unsubscribe`: on the store
+//! file, or through the daemon that holds it.
 
 use std::path::{Path, PathBuf};
 
@@ -6,9 +7,12 @@ use anyhow::Context;
 use hyper::Method;
 use mail_ingest::config::Config;
 use mail_ingest::export::{Export, ExportFormat};
-use mail_ingest::http::client::{DaemonClient, REPORT_TIMEOUT};
+use mail_ingest::http::client::{DaemonClient, DaemonError, REPORT_TIMEOUT};
 use mail_ingest::model::MessageMeta;
-use mail_ingest::store::{Backup, Compacted, Store};
+use std::sync::Arc;
+
+use mail_ingest::retention::RetentionRun;
+use mail_ingest::store::{Backup, Compacted, Store, Subscriber};
 
 use super::args::{Cli, Command, Format, Outcome};
 use super::reports::{fail, print};
@@ -57,6 +61,34 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
         Command::Compact => print(compact(&source).await, cli.format, |c| {
             format!("compacted: {} bytes before, {} after\n", c.before, c.after)
         }),
+        Command::Retention => print(retention(source, config).await, cli.format, |runs| {
+            if runs.is_empty() {
+                return "no account sets keep_for or keep_max\n".into();
+            }
+            runs.iter()
+                .map(|r| {
+                    format!(
+                        "{}: removed {} ({} bytes), held for subscribers {}, held for owed deletes {}, {} bytes kept\n",
+                        r.account, r.removed, r.removed_bytes, r.held_by_subscriber, r.held_by_delete, r.held_bytes
+                    )
+                })
+                .collect()
+        }),
+        Command::Subscribers => print(subscribers(&source).await, cli.format, |subs| {
+            let mut t = String::from("SUBSCRIBER  ACKNOWLEDGED  BEHIND\n");
+            for s in subs {
+                t.push_str(&format!("{}  {}  {}\n", s.name, s.acknowledged, s.behind));
+            }
+            t
+        }),
+        Command::Unsubscribe { name } => match unsubscribe(&source, name).await {
+            Ok(true) => {
+                println!("{name}: forgotten; retention no longer keeps messages for it");
+                Outcome::Ok
+            }
+            Ok(false) => fail(anyhow::anyhow!("no subscriber `{name}`")),
+            Err(e) => fail(e),
+        },
         _ => unreachable!("dispatch sends only maintenance commands here"),
     }
 }
@@ -75,6 +107,41 @@ async fn backup(source: &Source, file: &Path) -> anyhow::Result<Backup> {
             Ok(c.json(Method::POST, &format!("/api/backup?{query}"), None)
                 .await?)
         }
+    }
+}
+
+async fn retention(source: Source, config: &Config) -> anyhow::Result<Vec<RetentionRun>> {
+    match source {
+        Source::Store(Some(s)) => Ok(mail_ingest::retention::run_once(&Arc::new(s), config).await?),
+        Source::Store(None) => Ok(Vec::new()),
+        Source::Daemon(c) => Ok(c.json(Method::POST, "/api/retention", None).await?),
+    }
+}
+
+async fn subscribers(source: &Source) -> anyhow::Result<Vec<Subscriber>> {
+    match source {
+        Source::Store(Some(s)) => Ok(s.subscribers()?),
+        Source::Store(None) => Ok(Vec::new()),
+        Source::Daemon(c) => Ok(c
+            .json(Method::GET, "/api/subscribers", Some(REPORT_TIMEOUT))
+            .await?),
+    }
+}
+
+async fn unsubscribe(source: &Source, name: &str) -> anyhow::Result<bool> {
+    match source {
+        Source::Store(Some(s)) => Ok(s.remove_subscriber(name)?),
+        Source::Store(None) => Ok(false),
+        Source::Daemon(c) => match c
+            .request(Method::DELETE, &format!("/api/subscribers/{name}"))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(DaemonError::Status { status, .. }) if status == hyper::StatusCode::NOT_FOUND => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        },
     }
 }
 

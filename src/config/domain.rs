@@ -171,6 +171,12 @@ pub struct AccountConfig {
     /// Most messages one check lists (and so holds in memory); a larger mailbox is taken in
     /// several checks.
     pub max_listed: usize,
+    /// Retention: messages received longer ago than this leave the store (kept forever
+    /// when `None`).
+    pub keep_for: Option<Duration>,
+    /// Retention: the oldest messages leave the store while the account holds more raw
+    /// bytes than this (no limit when `None`).
+    pub keep_max: Option<u64>,
 }
 
 impl AccountConfig {
@@ -201,6 +207,8 @@ impl AccountConfig {
             io_timeout: Duration::from_secs(120),
             check_timeout: Duration::from_secs(3600),
             max_listed: crate::protocol::MAX_LISTED,
+            keep_for: None,
+            keep_max: None,
         }
     }
 

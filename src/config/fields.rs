@@ -54,6 +54,11 @@ impl<'a, 'i> Fields<'a, 'i> {
         self.issues
     }
 
+    /// True when the table sets `key` (marking it as known).
+    pub fn has(&mut self, key: &'static str) -> bool {
+        self.raw(key).is_some()
+    }
+
     /// The raw value of `key`, marking it as known.
     pub fn raw(&mut self, key: &'static str) -> Option<&'a Value> {
         self.seen.insert(key);

@@ -303,6 +303,12 @@ fn read_behaviour(f: &mut Fields, a: &mut AccountConfig) {
         a.mailbox = mailbox;
     }
     a.max_message_size = f.size("max_message_size", a.max_message_size);
+    if f.has("keep_for") {
+        a.keep_for = Some(f.duration("keep_for", std::time::Duration::from_secs(86_400)));
+    }
+    if f.has("keep_max") {
+        a.keep_max = Some(f.size("keep_max", u64::MAX));
+    }
     if let Some(n) = f.integer("max_listed") {
         match usize::try_from(n) {
             Ok(n) if n > 0 => a.max_listed = n,

@@ -26,6 +26,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mib" | "m" => 1 << 20,
         "gb" => 1_000_000_000,
         "gib" | "g" => 1 << 30,
+        "tb" => 1_000_000_000_000,
+        "tib" | "t" => 1 << 40,
         _ => return Err(bad()),
     };
     n.checked_mul(mult).ok_or_else(bad)

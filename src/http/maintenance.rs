@@ -1,10 +1,11 @@
 //! Keeping the running daemon's store healthy through the API: `POST /api/backup?to=PATH`
-//! (a consistent copy) and `POST /api/compact` (freed space given back).
+//! (a consistent copy), `POST /api/compact` (freed space given back), `POST /api/retention`
+//! (run it now), `GET /api/subscribers` and `DELETE /api/subscribers/{name}`.
 
 use std::path::PathBuf;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -46,4 +47,30 @@ pub async fn backup(
 /// `POST /api/compact`.
 pub async fn compact(State(state): State<HttpState>) -> ApiResult<Response> {
     Ok(Json(blocking(&state, |i| i.compact()).await?).into_response())
+}
+
+/// `POST /api/retention`.
+pub async fn retention(State(state): State<HttpState>) -> ApiResult<Response> {
+    Ok(Json(state.ingest.apply_retention().await?).into_response())
+}
+
+/// `GET /api/subscribers`.
+pub async fn subscribers(State(state): State<HttpState>) -> ApiResult<Response> {
+    Ok(Json(blocking(&state, |i| i.subscribers()).await?).into_response())
+}
+
+/// `DELETE /api/subscribers/{name}`.
+pub async fn unsubscribe(
+    State(state): State<HttpState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let wanted = name.clone();
+    if blocking(&state, move |i| i.unsubscribe(&wanted)).await? {
+        Ok(Json(serde_json::json!({"removed": name})).into_response())
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no subscriber `{name}`"),
+        ))
+    }
 }

@@ -47,6 +47,12 @@ pub fn router(state: HttpState) -> Router {
         .route("/reload", post(reload))
         .route("/backup", post(maintenance::backup))
         .route("/compact", post(maintenance::compact))
+        .route("/retention", post(maintenance::retention))
+        .route("/subscribers", get(maintenance::subscribers))
+        .route(
+            "/subscribers/{name}",
+            axum::routing::delete(maintenance::unsubscribe),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::require_token,

@@ -17,6 +17,7 @@ mod handle;
 mod maintain;
 mod reads;
 mod records;
+mod retention;
 pub mod schema;
 mod tables;
 mod updates;
@@ -32,8 +33,8 @@ use error::db_err;
 pub use error::{Result, StoreError};
 use handle::{Guarded, Handle, Opener};
 pub use records::{
-    AccountState, Backup, Compacted, Found, KeptRefreshToken, NewMessage, Settled, StoreOutcome,
-    StoredRecord,
+    AccountState, Backup, Compacted, Found, KeptRefreshToken, NewMessage, Retained, Settled,
+    StoreOutcome, StoredRecord, Subscriber,
 };
 use schema::SCHEMA_VERSION;
 use tables::Tables;
@@ -155,5 +156,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod tests;

@@ -170,3 +170,29 @@ pub struct Compacted {
     /// And after.
     pub after: u64,
 }
+
+/// What one retention step did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retained {
+    /// Of the ids it was given, how many it went through.
+    pub looked: u64,
+    /// Messages removed.
+    pub removed: u64,
+    /// Their raw bytes.
+    pub bytes: u64,
+    /// Due, but kept: a Feed subscriber has not acknowledged them.
+    pub held_by_subscriber: u64,
+    /// Due, but kept: their delete on the server is still owed.
+    pub held_by_delete: u64,
+}
+
+/// A Feed subscriber and how far it is.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Subscriber {
+    /// Its name.
+    pub name: String,
+    /// The last id it acknowledged (0 before its first).
+    pub acknowledged: u64,
+    /// Stored messages after that id: retention keeps them for it.
+    pub behind: u64,
+}

@@ -5,7 +5,7 @@ use crate::model::OnServer;
 use crate::protocol::keys::imap_key;
 use schema::{META, RAW_CHUNK_BYTES};
 
-fn msg(account: &str, key: &str, raw: &[u8], delete_after: bool) -> NewMessage {
+pub(super) fn msg(account: &str, key: &str, raw: &[u8], delete_after: bool) -> NewMessage {
     NewMessage {
         account: account.into(),
         server_key: key.into(),
