@@ -30,57 +30,6 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-/// One message of the mixed profile.
-fn message(i: usize, rng: &mut fastrand::Rng) -> Vec<u8> {
-    let head = format!(
-        "From: Sender {i} <s{i}@example.com>\r\nTo: helpdesk@example.com\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench-{i}@example.com>\r\nMIME-Version: 1.0\r\n"
-    );
-    let text = |n: usize, rng: &mut fastrand::Rng| -> String {
-        let words = [
-            "ticket", "server", "mail", "update", "please", "thanks", "invoice", "report",
-            "urgent", "status",
-        ];
-        let mut s = String::with_capacity(n + 80);
-        let mut line = 0;
-        while s.len() < n {
-            s.push_str(words[rng.usize(0..words.len())]);
-            s.push(' ');
-            line += 1;
-            if line % 12 == 0 {
-                s.push_str("\r\n");
-            }
-        }
-        s.push_str("\r\n");
-        s
-    };
-    let roll = rng.u32(0..100);
-    let body = if roll < 70 {
-        format!(
-            "{head}Subject: plain {i}\r\nContent-Type: text/plain\r\n\r\n{}",
-            text(rng.usize(1000..4000), rng)
-        )
-    } else if roll < 90 {
-        let t = text(rng.usize(5000..15000), rng);
-        format!(
-            "{head}Subject: html {i}\r\nContent-Type: multipart/alternative; boundary=\"a{i}\"\r\n\r\n--a{i}\r\nContent-Type: text/plain\r\n\r\n{t}--a{i}\r\nContent-Type: text/html\r\n\r\n<html><body><p>{t}</p></body></html>\r\n--a{i}--\r\n"
-        )
-    } else {
-        let n = rng.usize(75_000..225_000);
-        let data: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
-        let b64 = support::corpus::base64(&data)
-            .as_bytes()
-            .chunks(76)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join("\r\n");
-        format!(
-            "{head}Subject: attachment {i}\r\nContent-Type: multipart/mixed; boundary=\"m{i}\"\r\n\r\n--m{i}\r\nContent-Type: text/plain\r\n\r\n{}--m{i}\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"f{i}.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--m{i}--\r\n",
-            text(500, rng)
-        )
-    };
-    body.into_bytes()
-}
-
 /// A seeded mailbox kept as a template; every run gets a fresh hard-linked copy.
 struct Template {
     dir: PathBuf,
@@ -96,7 +45,7 @@ fn seed_template(n: usize) -> Template {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..n {
-            let m = message(i, &mut rng);
+            let m = support::bench::mixed_message(i, &mut rng);
             std::fs::write(
                 // As Dovecot's LDA names them: S= physical size, W= RFC822 (CRLF) size,
                 // the same here as the messages already end lines in CRLF.

@@ -10,7 +10,7 @@ use redb::ReadableTable;
 use super::Store;
 use super::error::{Result, db_err};
 use super::records::{NewMessage, StoreOutcome, StoredRecord, encode, get_record, read_state};
-use super::schema::{RAW_CHUNK_BYTES, SEEN_NOT_INGESTED};
+use super::schema::{SEEN_NOT_INGESTED, raw_pieces};
 use super::tables::Tables;
 use crate::model::{OnServer, now_rfc3339};
 use crate::protocol::keys::imap_key_uidvalidity;
@@ -162,7 +162,7 @@ fn insert_message(t: &mut Tables, id: u64, m: &NewMessage, received_at: &str) ->
     t.metas
         .insert(id, encode(&record).as_slice())
         .map_err(db_err("write a message"))?;
-    for (n, piece) in m.raw.chunks(RAW_CHUNK_BYTES).enumerate() {
+    for (n, piece) in raw_pieces(&m.raw).into_iter().enumerate() {
         t.raws
             .insert((id, n as u32), piece)
             .map_err(db_err("write a message"))?;

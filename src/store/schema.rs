@@ -3,9 +3,9 @@
 //! Layout (schema 3):
 //! - `meta`: `"schema_version"`, `"next_id"` -> u64
 //! - `message_meta`: id -> JSON [`StoredRecord`](super::StoredRecord) (metadata and server key)
-//! - `message_raw_chunks`: (id, n) -> the n-th piece of the exact raw bytes, each piece
-//!   [`RAW_CHUNK_BYTES`] but the last (one page each: stored whole, a message would take
-//!   a page of the next power of two)
+//! - `message_raw_chunks`: (id, n) -> the n-th piece of the exact raw bytes: pieces of
+//!   [`RAW_CHUNK_BYTES`], then ever smaller ones fitted to pages ([`raw_pieces`]; stored
+//!   whole, a message would take a page of the next power of two)
 //! - `by_server_key`: (account, server key) -> (id, size listed by the server), for the
 //!   messages on the server now (a key is removed once its message is gone from it); id 0
 //!   marks a message seen but deliberately not ingested (`backfill = "new"`); the keys are
@@ -37,6 +37,31 @@ pub const MESSAGE_RAW: TableDefinition<(u64, u32), &[u8]> =
 /// Raw bytes are stored in pieces of this size: with the leaf's header and key, one piece
 /// fills a 64 KiB page, where redb would round a larger value up to the next power of two.
 pub const RAW_CHUNK_BYTES: usize = (64 << 10) - 64;
+/// The sizes of the pieces after the full ones: each fills a page of 32, 16, 8 or 4 KiB,
+/// so the end of a message wastes at most part of one 4 KiB page (a piece of any size reads
+/// back the same: the bytes are the pieces in order).
+pub const RAW_TAIL_PIECES: [usize; 4] = [
+    (32 << 10) - 64,
+    (16 << 10) - 64,
+    (8 << 10) - 64,
+    (4 << 10) - 64,
+];
+
+/// The pieces `raw` is stored in, in order.
+pub fn raw_pieces(raw: &[u8]) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(raw.len() / RAW_CHUNK_BYTES + 4);
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let size = std::iter::once(RAW_CHUNK_BYTES)
+            .chain(RAW_TAIL_PIECES)
+            .find(|s| *s <= rest.len())
+            .unwrap_or(rest.len());
+        let (piece, tail) = rest.split_at(size);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
 /// (account, server key) -> (id, listed size).
 pub const BY_SERVER_KEY: TableDefinition<(&str, &str), (u64, u64)> =
     TableDefinition::new("by_server_key");
