@@ -4,7 +4,6 @@
 //! time taken, and the same after `compact`. `cargo bench --bench store_size -- [N]`.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::time::Instant;
