@@ -1,7 +1,8 @@
 //! The store's size on disk against the mail it holds: N messages of the benchmarks' mixed
 //! profile (default 50,000, about 1.4 GB) committed as the store actor commits them (groups
 //! of up to `MAX_COMMIT_BYTES`), then the file's size, its ratio to the mail's bytes, the
-//! time taken, and the same after `compact`. `cargo bench --bench store_size -- [N]`.
+//! time taken, the same after `compact`, and how long a `backup` of it takes.
+//! `cargo bench --bench store_size -- [N]`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -66,6 +67,14 @@ fn main() {
         file as f64 / mail as f64,
         on_disk as f64 / 1e6,
         on_disk as f64 / mail as f64,
+    );
+    let started = Instant::now();
+    let copy = store.backup(&dir.path().join("backup.redb")).unwrap();
+    println!(
+        "backup: {:.1} MB, {} messages, {:.1} s (commits wait meanwhile)",
+        copy.bytes as f64 / 1e6,
+        copy.messages,
+        started.elapsed().as_secs_f64()
     );
 }
 

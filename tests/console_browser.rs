@@ -114,6 +114,10 @@ async fn an_administrator_does_everything_from_the_browser() {
     let d = Dovecot::start();
     d.add_user("desk", "desk-pw");
     let mut delivered: Vec<Vec<u8>> = (0..4).map(corpus::sample).collect();
+    // Enough for a second page of the Inbox report (50 a page).
+    delivered.extend((0..50).map(|i| {
+        format!("From: Customer {i} <c{i}@example.com>\r\nSubject: Ticket {i}\r\nMessage-ID: <t{i}@example.com>\r\n\r\nMy printer is on fire ({i}).\r\n").into_bytes()
+    }));
     delivered.push(hostile());
     for raw in &delivered {
         d.deliver("desk", raw);
@@ -181,7 +185,7 @@ async fn an_administrator_does_everything_from_the_browser() {
     click(&c, "#test").await;
     let tested = wait_for_text(&c, ".notice", "Test connection").await;
     assert!(tested.contains("succeeded"), "{tested}");
-    assert!(tested.contains("5 message"), "{tested}");
+    assert!(tested.contains("55 message"), "{tested}");
     assert_eq!(
         std::fs::read_to_string(&cfg).unwrap(),
         CONFIG,
@@ -213,7 +217,7 @@ async fn an_administrator_does_everything_from_the_browser() {
     )
     .await;
     let summary = wait_for_text(&c, ".notice", "desk-imap").await;
-    assert!(summary.contains("stored 5"), "{summary}");
+    assert!(summary.contains("stored 55"), "{summary}");
     let row = text(&c, "tr[data-account='desk-imap']").await;
     assert!(row.contains("Yes") && row.contains('5'), "{row}");
     shot(&c, "accounts-report.png").await;
@@ -222,9 +226,13 @@ async fn an_administrator_does_everything_from_the_browser() {
     click(&c, "tr[data-account='desk-imap'] a[href$='/inbox']").await;
     wait_for_text(&c, "h1", "Inbox of desk-imap").await;
     let rows = c.find_all(Locator::Css("#inbox tbody tr")).await.unwrap();
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 50, "a page");
     let inbox = text(&c, "#inbox").await;
     assert!(inbox.contains(HOSTILE_SUBJECT), "{inbox}");
+    assert!(
+        !inbox.contains("Plain message 0"),
+        "the oldest are on the next page"
+    );
     let ran = c
         .execute("return window.pwned === undefined", vec![])
         .await
@@ -235,6 +243,18 @@ async fn an_administrator_does_everything_from_the_browser() {
         "no script of a message ran"
     );
     shot(&c, "inbox-report.png").await;
+    click(&c, "#older").await;
+    wait_for_text(&c, "#inbox", "Plain message 0").await;
+    assert_eq!(
+        c.find_all(Locator::Css("#inbox tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        5,
+        "the rest"
+    );
+    click(&c, "nav.paging a").await;
+    wait_for_text(&c, "#inbox", "urgent").await;
 
     // Search by sender.
     field(&c, "q", "Mallory").await;
