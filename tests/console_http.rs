@@ -310,6 +310,8 @@ fn the_console_admits_only_its_own_sessions_and_forms() {
     assert_eq!(get("/ui/messages/999"), 404);
     assert_eq!(get("/ui/messages/999/attachments/0"), 404);
     assert_eq!(get("/ui/accounts/nobody/edit"), 404);
+    assert_eq!(get("/ui/accounts/desk/inbox?before=abc"), 400);
+    assert_eq!(get("/ui/accounts/desk/inbox?before=5&q=x"), 200);
 
     // Logout ends the session (and needs its CSRF token too).
     assert_eq!(post("/ui/logout", &with, "").0, 403);

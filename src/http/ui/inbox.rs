@@ -21,7 +21,8 @@ const PAGE: usize = 50;
 /// `?before=ID&q=TEXT`.
 #[derive(Deserialize)]
 pub struct InboxQuery {
-    before: Option<u64>,
+    #[serde(default)]
+    before: String,
     #[serde(default)]
     q: String,
 }
@@ -54,18 +55,34 @@ pub async fn page(
     Query(query): Query<InboxQuery>,
 ) -> Response {
     let known = state.ingest.config().accounts.contains_key(&name);
+    let before = match query.before.trim() {
+        "" => None,
+        text => match text.parse::<u64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "Not a page of the inbox",
+                    &format!(
+                        "`before` must be a message id, not `{}`.",
+                        crate::text::excerpt(text)
+                    ),
+                );
+            }
+        },
+    };
     let q = query.q.trim().to_string();
     let wanted = name.clone();
     let search = q.clone();
     let found = read(&state, move |i| {
         if search.is_empty() {
-            let rows = i.messages(&wanted, Some(PAGE), query.before)?;
+            let rows = i.messages(&wanted, Some(PAGE), before)?;
             let next = (rows.len() == PAGE)
                 .then(|| rows.last().map(|m| m.id))
                 .flatten();
             Ok((rows, next))
         } else {
-            let f = i.search(&wanted, &search, PAGE, query.before)?;
+            let f = i.search(&wanted, &search, PAGE, before)?;
             Ok((f.found, f.next_before))
         }
     })
@@ -74,7 +91,7 @@ pub async fn page(
         Ok(f) => f,
         Err(r) => return r,
     };
-    if !known && rows.is_empty() && query.before.is_none() {
+    if !known && rows.is_empty() && before.is_none() {
         return problem(
             StatusCode::NOT_FOUND,
             "No such account",
@@ -104,7 +121,7 @@ pub async fn page(
             (table(&rows))
         }
         nav.paging {
-            @if query.before.is_some() {
+            @if before.is_some() {
                 a href={ "/ui/accounts/" (name) "/inbox" @if !q.is_empty() { "?" (serde_urlencoded::to_string([("q", &q)]).unwrap_or_default()) } } { "Newest" }
             }
             @if let Some(older) = older { a #older href=(older) { "Older" } }
