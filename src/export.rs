@@ -2,8 +2,9 @@
 //! (each file flagged seen), an mbox (mboxrd: a body line starting `From `, after any `>`s,
 //! gets one more `>`) or one `.eml` file each; file dates are the received times.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -28,28 +29,28 @@ pub struct Export {
     pub written: u64,
     /// Their bytes.
     pub bytes: u64,
+    /// mbox: messages without a final line break, given one (an mbox cannot hold them
+    /// exactly).
+    pub line_breaks_added: u64,
 }
 
 impl Export {
-    /// Starts exporting `account` into `dir` (made when missing). An mbox that exists
-    /// already is refused, as is a Maildir or `.eml` file of the same name later: an
-    /// export never overwrites.
+    /// Starts exporting `account` into `dir` (made when missing, mode 0700; files are 0600:
+    /// mail is private). An mbox that exists already is refused, as is a Maildir or `.eml`
+    /// file of the same name later: an export never overwrites.
     pub fn start(dir: &Path, account: &str, format: ExportFormat) -> std::io::Result<Export> {
-        std::fs::create_dir_all(dir)?;
+        let mut folders = DirBuilder::new();
+        folders.recursive(true).mode(0o700);
+        folders.create(dir)?;
         let mbox_path = dir.join(format!("{account}.mbox"));
         let mbox = match format {
             ExportFormat::Maildir => {
                 for sub in ["cur", "new", "tmp"] {
-                    std::fs::create_dir_all(dir.join(sub))?;
+                    folders.create(dir.join(sub))?;
                 }
                 None
             }
-            ExportFormat::Mbox => Some(BufWriter::new(
-                OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&mbox_path)?,
-            )),
+            ExportFormat::Mbox => Some(BufWriter::new(new_file(&mbox_path)?)),
             ExportFormat::Eml => None,
         };
         Ok(Export {
@@ -59,6 +60,7 @@ impl Export {
             mbox_path,
             written: 0,
             bytes: 0,
+            line_breaks_added: 0,
         })
     }
 
@@ -74,7 +76,13 @@ impl Export {
                 let name = format!("{seconds}.M{id}.mail-ingest");
                 let temporary = self.dir.join("tmp").join(&name);
                 write_new(&temporary, raw, when)?;
-                std::fs::rename(&temporary, self.dir.join("cur").join(format!("{name}:2,S")))?;
+                // Linked, not renamed: a file of that name already there stays as it is.
+                let placed = std::fs::hard_link(
+                    &temporary,
+                    self.dir.join("cur").join(format!("{name}:2,S")),
+                );
+                let _ = std::fs::remove_file(&temporary);
+                placed.map_err(|e| named(e, &self.dir.join("cur").join(format!("{name}:2,S"))))?;
             }
             ExportFormat::Eml => write_new(&self.dir.join(format!("{id}.eml")), raw, when)?,
             ExportFormat::Mbox => {
@@ -83,6 +91,7 @@ impl Export {
                 write_quoted(out, raw)?;
                 if !raw.ends_with(b"\n") {
                     out.write_all(b"\n")?;
+                    self.line_breaks_added += 1;
                 }
                 out.write_all(b"\n")?;
             }
@@ -104,10 +113,31 @@ impl Export {
 }
 
 fn write_new(path: &Path, raw: &[u8], when: SystemTime) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut file = new_file(path)?;
     file.write_all(raw)?;
     file.set_modified(when)?;
     Ok(())
+}
+
+/// A new file (mode 0600), never one that exists.
+fn new_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| named(e, path))
+}
+
+/// `e`, saying which file it is about.
+fn named(e: std::io::Error, path: &Path) -> std::io::Error {
+    let what = match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            "exists already (an export never overwrites)".to_string()
+        }
+        _ => e.to_string(),
+    };
+    std::io::Error::new(e.kind(), format!("`{}` {what}", path.display()))
 }
 
 /// Writes `raw` with every line matching `>*From ` quoted once more (mboxrd).

@@ -22,7 +22,7 @@ use crate::report;
 use crate::retention::RetentionRun;
 use crate::server::{AccountServer, Tested};
 use crate::shared::Shared;
-use crate::store::{Backup, Compacted, Found, Store, StoreError, Subscriber};
+use crate::store::{Compacted, Found, Store, StoreError, Subscriber};
 
 /// Why an operation of [`MailIngest`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -262,10 +262,10 @@ impl MailIngest {
         Ok(self.store.remove_subscriber(name)?)
     }
 
-    /// Copies the store to `to`, consistent as of the last commit (commits wait while the
-    /// file is copied).
-    pub fn backup(&self, to: &std::path::Path) -> Result<Backup, IngestError> {
-        Ok(self.store.backup(to)?)
+    /// A consistent copy of the store as of its last commit, open for reading and already
+    /// unlinked (commits wait while the file is copied), with its size.
+    pub fn snapshot(&self) -> Result<(std::fs::File, u64), IngestError> {
+        Ok(self.store.snapshot()?)
     }
 
     /// Gives the space of removed records back to the file system (commits wait meanwhile).

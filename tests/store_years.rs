@@ -239,6 +239,28 @@ fn stored_mail_is_exported_backed_up_compacted_and_restored() {
     let twice = run(&cfg, &["backup", backup.to_str().unwrap()]);
     assert_eq!(twice.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&twice.stderr).contains("exists already"));
+    let folder = run(
+        &cfg,
+        &["backup", backup.parent().unwrap().to_str().unwrap()],
+    );
+    assert!(
+        String::from_utf8_lossy(&folder.stderr).contains("is a folder"),
+        "{folder:?}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(backup.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary left: {leftovers:?}");
+    let beside_store: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(
+        beside_store.is_empty(),
+        "the daemon's copy is gone: {beside_store:?}"
+    );
     let compacted = json(&ok(run(&cfg, &["--format", "json", "compact"])));
     assert!(
         compacted["after"].as_u64().unwrap() <= compacted["before"].as_u64().unwrap(),

@@ -19,10 +19,10 @@ pub struct Cli {
         default_value = "mail-ingest.toml"
     )]
     pub config: PathBuf,
-    /// Output format of reports and summaries (table, json); of `export`, the files it
-    /// writes (maildir, mbox, eml).
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format of reports and summaries: table (the default) or json; of `export`,
+    /// the files it writes: maildir (the default), mbox or eml.
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
     /// Log line format (logs go to stderr; filter with RUST_LOG, e.g. RUST_LOG=debug).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -46,6 +46,13 @@ impl Format {
     /// True for the formats of reports (table, json).
     pub fn is_report(self) -> bool {
         matches!(self, Format::Table | Format::Json)
+    }
+}
+
+impl Cli {
+    /// The format reports and summaries print in.
+    pub fn report_format(&self) -> Format {
+        self.format.unwrap_or(Format::Table)
     }
 }
 

@@ -18,7 +18,7 @@ use super::args::{Cli, Command, Format, Outcome};
 use super::source;
 
 pub async fn dispatch(cli: Cli) -> Outcome {
-    if !cli.format.is_report() && !matches!(cli.command, Command::Export { .. }) {
+    if !cli.report_format().is_report() && !matches!(cli.command, Command::Export { .. }) {
         eprintln!(
             "error: --format maildir, mbox and eml are for export; reports print table or json"
         );
@@ -35,7 +35,7 @@ pub async fn dispatch(cli: Cli) -> Outcome {
             None => Outcome::Usage,
         },
         Command::Check { accounts, all } => match load(&cli.config) {
-            Some(loaded) => check(&loaded.config, accounts, *all, cli.format).await,
+            Some(loaded) => check(&loaded.config, accounts, *all, cli.report_format()).await,
             None => Outcome::Usage,
         },
         Command::Account { action } => super::settings::run(&cli.config, action).await,

@@ -12,6 +12,7 @@ use mail_ingest::model::MessageMeta;
 use std::sync::Arc;
 
 use mail_ingest::retention::RetentionRun;
+use mail_ingest::store::maintain;
 use mail_ingest::store::{Backup, Compacted, Store, Subscriber};
 
 use super::args::{Cli, Command, Format, Outcome};
@@ -28,16 +29,12 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
     };
     match &cli.command {
         Command::Export { account, to } => {
-            if !config.accounts.contains_key(account) {
-                eprintln!("error: {}", config.unknown_account(account));
-                return Outcome::Usage;
-            }
             let format = match cli.format {
-                Format::Table | Format::Maildir => ExportFormat::Maildir,
-                Format::Mbox => ExportFormat::Mbox,
-                Format::Eml => ExportFormat::Eml,
-                Format::Json => {
-                    eprintln!("error: export writes --format maildir, mbox or eml");
+                None | Some(Format::Maildir) => ExportFormat::Maildir,
+                Some(Format::Mbox) => ExportFormat::Mbox,
+                Some(Format::Eml) => ExportFormat::Eml,
+                Some(Format::Table | Format::Json) => {
+                    eprintln!("error: export writes --format maildir (the default), mbox or eml");
                     return Outcome::Usage;
                 }
             };
@@ -49,7 +46,7 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
                 Err(e) => fail(e),
             }
         }
-        Command::Backup { file } => print(backup(&source, file).await, cli.format, |b| {
+        Command::Backup { file } => print(backup(&source, file).await, cli.report_format(), |b| {
             format!(
                 "backup: {} ({} bytes, {} messages); restore: stop the daemon, copy it over {}\n",
                 b.to,
@@ -58,14 +55,17 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
                 config.store.path.display()
             )
         }),
-        Command::Compact => print(compact(&source).await, cli.format, |c| {
+        Command::Compact => print(compact(&source).await, cli.report_format(), |c| {
             format!("compacted: {} bytes before, {} after\n", c.before, c.after)
         }),
-        Command::Retention => print(retention(source, config).await, cli.format, |runs| {
-            if runs.is_empty() {
-                return "no account sets keep_for or keep_max\n".into();
-            }
-            runs.iter()
+        Command::Retention => print(
+            retention(source, config).await,
+            cli.report_format(),
+            |runs| {
+                if runs.is_empty() {
+                    return "no account sets keep_for or keep_max\n".into();
+                }
+                runs.iter()
                 .map(|r| {
                     format!(
                         "{}: removed {} ({} bytes), held for subscribers {}, held for owed deletes {}, {} bytes kept\n",
@@ -73,8 +73,9 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
                     )
                 })
                 .collect()
-        }),
-        Command::Subscribers => print(subscribers(&source).await, cli.format, |subs| {
+            },
+        ),
+        Command::Subscribers => print(subscribers(&source).await, cli.report_format(), |subs| {
             let mut t = String::from("SUBSCRIBER  ACKNOWLEDGED  BEHIND\n");
             for s in subs {
                 t.push_str(&format!("{}  {}  {}\n", s.name, s.acknowledged, s.behind));
@@ -103,9 +104,24 @@ async fn backup(source: &Source, file: &Path) -> anyhow::Result<Backup> {
         Source::Store(Some(s)) => Ok(s.backup(&to)?),
         Source::Store(None) => Err(nothing_stored()),
         Source::Daemon(c) => {
-            let query = serde_urlencoded::to_string([("to", to.display().to_string())])?;
-            Ok(c.json(Method::POST, &format!("/api/backup?{query}"), None)
-                .await?)
+            // The daemon sends a consistent copy; it is written here, in this process's view
+            // of the file system (a daemon under systemd may see another /tmp, or none).
+            maintain::check_backup_target(&to)?;
+            let temporary = maintain::unique_beside(&to);
+            let mut out = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temporary)
+                .await
+                .with_context(|| format!("cannot write the backup `{}`", to.display()))?;
+            let received = c.download(Method::POST, "/api/backup", &mut out).await;
+            drop(out);
+            if let Err(e) = received {
+                let _ = std::fs::remove_file(&temporary);
+                return Err(e.into());
+            }
+            Ok(maintain::finish_backup(&temporary, &to)?)
         }
     }
 }
@@ -133,7 +149,10 @@ async fn unsubscribe(source: &Source, name: &str) -> anyhow::Result<bool> {
         Source::Store(Some(s)) => Ok(s.remove_subscriber(name)?),
         Source::Store(None) => Ok(false),
         Source::Daemon(c) => match c
-            .request(Method::DELETE, &format!("/api/subscribers/{name}"))
+            .request(
+                Method::DELETE,
+                &format!("/api/subscribers/{}", path_segment(name)),
+            )
             .await
         {
             Ok(_) => Ok(true),
@@ -161,21 +180,38 @@ async fn export(
     format: ExportFormat,
 ) -> anyhow::Result<String> {
     let listed = list(source, account).await?;
+    if listed.is_empty() {
+        anyhow::bail!("no message of `{account}` is stored");
+    }
     let mut out = Export::start(to, account, format)
         .with_context(|| format!("cannot write into `{}`", to.display()))?;
     let total = listed.len();
+    let mut gone = 0u64;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (n, (id, received)) in listed.iter().rev().enumerate() {
         let raw = match source {
             Source::Store(Some(s)) => s.raw(*id)?,
             Source::Store(None) => None,
-            Source::Daemon(c) => Some(
-                c.request(Method::GET, &format!("/api/messages/{id}/raw"))
-                    .await?
-                    .to_vec(),
-            ),
+            Source::Daemon(c) => {
+                match c
+                    .request(Method::GET, &format!("/api/messages/{id}/raw"))
+                    .await
+                {
+                    Ok(bytes) => Some(bytes.to_vec()),
+                    // Removed meanwhile (retention): nothing left to export.
+                    Err(DaemonError::Status { status, .. })
+                        if status == hyper::StatusCode::NOT_FOUND =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
         };
-        let Some(raw) = raw else { continue };
+        let Some(raw) = raw else {
+            gone += 1;
+            continue;
+        };
         out.add(*id, received, &raw)
             .with_context(|| format!("cannot write message {id} into `{}`", to.display()))?;
         if terminal && (n % 100 == 99 || n + 1 == total) {
@@ -185,12 +221,21 @@ async fn export(
     if terminal && total > 0 {
         eprintln!();
     }
-    let (written, bytes) = (out.written, out.bytes);
+    let (written, bytes, added) = (out.written, out.bytes, out.line_breaks_added);
     let place: PathBuf = out.finish()?;
-    Ok(format!(
+    let mut line = format!(
         "exported {written} messages ({bytes} bytes) of {account} to {}",
         place.display()
-    ))
+    );
+    if gone > 0 {
+        line.push_str(&format!("; {gone} left the store meanwhile (retention)"));
+    }
+    if added > 0 {
+        line.push_str(&format!(
+            "; {added} without a final line break got one (an mbox needs it)"
+        ));
+    }
+    Ok(line)
 }
 
 /// Every stored message of `account` as (id, received time), newest first.
@@ -225,9 +270,25 @@ async fn page_of_daemon(
     account: &str,
     before: Option<u64>,
 ) -> anyhow::Result<Vec<MessageMeta>> {
-    let mut path = format!("/api/accounts/{account}/messages?limit={PAGE}");
+    let mut path = format!(
+        "/api/accounts/{}/messages?limit={PAGE}",
+        path_segment(account)
+    );
     if let Some(b) = before {
         path.push_str(&format!("&before={b}"));
     }
     Ok(c.json(Method::GET, &path, Some(REPORT_TIMEOUT)).await?)
+}
+
+/// `text` as one segment of a URL's path: every byte but the unreserved ones
+/// percent-encoded.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

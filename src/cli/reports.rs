@@ -18,7 +18,7 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
         Err(e) => return fail(e),
     };
     match &cli.command {
-        Command::Accounts => print(accounts(&source, config).await, cli.format, |r| {
+        Command::Accounts => print(accounts(&source, config).await, cli.report_format(), |r| {
             report::accounts_table(r)
         }),
         Command::Inbox {
@@ -31,7 +31,7 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
                 return Outcome::Usage;
             }
             let rows = inbox(&source, account, *limit, *before).await;
-            print(rows, cli.format, |r| report::inbox_table(r))
+            print(rows, cli.report_format(), |r| report::inbox_table(r))
         }
         Command::Show { id, raw: true } => match raw(&source, *id).await {
             Ok(Some(b)) => {
@@ -45,7 +45,7 @@ pub async fn run(cli: &Cli, config: &Config) -> Outcome {
             Err(e) => fail(e),
         },
         Command::Show { id, raw: false } => match message(&source, *id).await {
-            Ok(Some(m)) => print(Ok(m), cli.format, report::message_text),
+            Ok(Some(m)) => print(Ok(m), cli.report_format(), report::message_text),
             Ok(None) => fail(anyhow::anyhow!("no message {id}")),
             Err(e) => fail(e),
         },

@@ -159,6 +159,9 @@ impl<'a, 'i> Fields<'a, 'i> {
         let parsed = match value {
             Value::String(s) => parse_size(s),
             Value::Integer(n) if *n > 0 => Ok(*n as u64),
+            Value::Integer(n) => Err(format!(
+                "{n} is not a size; a size is larger than zero, e.g. \"50MiB\""
+            )),
             other => Err(format!(
                 "expected a size like \"50MiB\", found {}",
                 other.type_str()

@@ -96,6 +96,27 @@ pub(super) fn cross_check(config: &Config, issues: &mut Issues) {
     }
     for a in config.accounts.values() {
         let path = |key: &str| format!("accounts.{}.{key}", a.name);
+        if let Some(d) = a.keep_for
+            && d < std::time::Duration::from_secs(86_400)
+        {
+            issues.push(Issue::warning(
+                path("keep_for"),
+                format!(
+                    "keeps messages for only {} (`m` is minutes; for months write e.g. \"180d\")",
+                    humantime::format_duration(d)
+                ),
+            ));
+        }
+        if let Some(max) = a.keep_max
+            && max < 1 << 20
+        {
+            issues.push(Issue::warning(
+                path("keep_max"),
+                format!(
+                    "keeps at most {max} bytes of mail: almost nothing stays (write e.g. \"10GiB\")"
+                ),
+            ));
+        }
         if !a.credential.is_empty() && !config.credentials.contains_key(&a.credential) {
             issues.push(Issue::error(
                 path("credential"),

@@ -107,17 +107,78 @@ impl DaemonClient {
         serde_json::from_slice(&body).map_err(DaemonError::BadAnswer)
     }
 
+    /// Sends a request and writes the body of a successful answer into `out`, as it comes
+    /// (memory stays flat however large it is). Returns the bytes written. No limit on the
+    /// time the answer takes.
+    pub async fn download(
+        &self,
+        method: Method,
+        path: &str,
+        out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    ) -> Result<u64, DaemonError> {
+        use tokio::io::AsyncWriteExt;
+        let resp = self.send(method, path).await?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| self.unreachable(e.into()))?
+                .to_bytes();
+            return Err(DaemonError::Status {
+                status,
+                message: error_message(&body),
+            });
+        }
+        let mut written = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| self.unreachable(e.into()))?;
+            if let Some(data) = frame.data_ref() {
+                out.write_all(data)
+                    .await
+                    .map_err(|e| self.unreachable(e.into()))?;
+                written += data.len() as u64;
+            }
+        }
+        out.flush().await.map_err(|e| self.unreachable(e.into()))?;
+        Ok(written)
+    }
+
+    fn unreachable(&self, e: Box<dyn std::error::Error + Send + Sync>) -> DaemonError {
+        DaemonError::Unreachable(self.addr.clone(), e)
+    }
+
     async fn exchange(&self, method: Method, path: &str) -> Result<Bytes, DaemonError> {
-        let unreachable = |e: Box<dyn std::error::Error + Send + Sync>| {
-            DaemonError::Unreachable(self.addr.clone(), e)
-        };
+        let resp = self.send(method, path).await?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| self.unreachable(e.into()))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(DaemonError::Status {
+                status,
+                message: error_message(&body),
+            });
+        }
+        Ok(body)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, DaemonError> {
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.addr))
             .await
             .map_err(|_| DaemonError::Timeout(self.addr.clone(), CONNECT_TIMEOUT))?
-            .map_err(|e| unreachable(e.into()))?;
+            .map_err(|e| self.unreachable(e.into()))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
-            .map_err(|e| unreachable(e.into()))?;
+            .map_err(|e| self.unreachable(e.into()))?;
         tokio::spawn(conn);
         let mut req = Request::builder()
             .method(method)
@@ -128,25 +189,11 @@ impl DaemonClient {
         }
         let req = req
             .body(Full::new(Bytes::new()))
-            .map_err(|e| unreachable(e.into()))?;
-        let resp = sender
+            .map_err(|e| self.unreachable(e.into()))?;
+        sender
             .send_request(req)
             .await
-            .map_err(|e| unreachable(e.into()))?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| unreachable(e.into()))?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(DaemonError::Status {
-                status,
-                message: error_message(&body),
-            });
-        }
-        Ok(body)
+            .map_err(|e| self.unreachable(e.into()))
     }
 }
 

@@ -1,47 +1,28 @@
-//! Keeping the running daemon's store healthy through the API: `POST /api/backup?to=PATH`
-//! (a consistent copy), `POST /api/compact` (freed space given back), `POST /api/retention`
+//! Keeping the running daemon's store healthy through the API: `POST /api/backup`
+//! (a consistent copy, streamed), `POST /api/compact` (freed space given back), `POST /api/retention`
 //! (run it now), `GET /api/subscribers` and `DELETE /api/subscribers/{name}`.
 
-use std::path::PathBuf;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::state::{ApiError, ApiResult, HttpState, blocking};
 
-/// `?to=PATH` of a backup.
-#[derive(Deserialize)]
-pub struct BackupTo {
-    #[serde(default)]
-    to: String,
-}
-
-/// `POST /api/backup?to=PATH`.
-pub async fn backup(
-    State(state): State<HttpState>,
-    Query(q): Query<BackupTo>,
-) -> ApiResult<Response> {
-    let to = PathBuf::from(&q.to);
-    if !to.is_absolute() {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "`to` must be an absolute path (the daemon's working folder is not the caller's)"
-                .into(),
-        ));
-    }
-    if to.exists() {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!(
-                "`{}` exists already; remove it or choose another name (a backup never overwrites)",
-                to.display()
-            ),
-        ));
-    }
-    Ok(Json(blocking(&state, move |i| i.backup(&to)).await?).into_response())
+/// `POST /api/backup`: the bytes of a consistent copy of the store (the CLI writes them to
+/// the file it was asked for, in its own view of the file system; the daemon writes no file
+/// but a temporary copy beside the store, unlinked at once).
+pub async fn backup(State(state): State<HttpState>) -> ApiResult<Response> {
+    let (file, size) = blocking(&state, |i| i.snapshot()).await?;
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// `POST /api/compact`.

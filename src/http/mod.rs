@@ -142,11 +142,11 @@ async fn messages(
     Query(page): Query<Page>,
 ) -> ApiResult<Response> {
     let wanted = name.clone();
+    // An account removed from the config still has its stored messages: they are listed.
     let rows = blocking(&state, move |i| {
-        Ok(match i.account(&wanted)? {
-            Some(_) => Some(i.messages(&wanted, page.limit, page.before)?),
-            None => None,
-        })
+        let rows = i.messages(&wanted, page.limit, page.before)?;
+        let known = !rows.is_empty() || i.account(&wanted)?.is_some();
+        Ok(known.then_some(rows))
     })
     .await?;
     match rows {

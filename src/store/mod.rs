@@ -14,7 +14,7 @@ mod commit;
 mod credentials;
 mod error;
 mod handle;
-mod maintain;
+pub mod maintain;
 mod reads;
 mod records;
 mod retention;
