@@ -81,6 +81,27 @@ async fn retention_keeps_what_a_subscriber_has_not_acknowledged() {
     assert_eq!((runs[0].removed, runs[0].held_bytes), (4, 0));
     assert_eq!(ingest.accounts().unwrap()[0].messages_stored, 0);
     assert!(ingest.messages("keep", None, None).unwrap().is_empty());
+
+    // Dovecot rebuilds the mailbox (a new UIDVALIDITY, new UIDs): the removed messages are
+    // listed under new keys, recognised by their content, and not stored again.
+    std::thread::sleep(Duration::from_millis(1100));
+    let maildir = d.maildir("keep");
+    for entry in std::fs::read_dir(&maildir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("dovecot")
+        {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    let rebuilt = ingest.check_now("keep").await.unwrap();
+    assert_eq!((rebuilt.fetched, rebuilt.stored), (6, 0), "{rebuilt:?}");
+    assert!(ingest.messages("keep", None, None).unwrap().is_empty());
+    let again = ingest.check_now("keep").await.unwrap();
+    assert_eq!(again.fetched, 0, "their new keys are held: {again:?}");
     ingest.shutdown().await.unwrap();
 }
 

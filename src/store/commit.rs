@@ -38,6 +38,10 @@ impl Store {
                             outcomes.push(StoreOutcome::Duplicate(id));
                             id
                         }
+                        Match::Removed(id) => {
+                            outcomes.push(StoreOutcome::Duplicate(id));
+                            id
+                        }
                         Match::New => {
                             let id = next_id;
                             next_id += 1;
@@ -70,6 +74,9 @@ enum Match {
     /// The same content as a stored message that no key of the mailbox holds now (a
     /// renumbered or restored mailbox, a reused key): that message takes the new key.
     Absorbs(u64),
+    /// The same content as a message retention removed: stored once already, it is not
+    /// stored again (its key points at the removed id).
+    Removed(u64),
     /// A new message.
     New,
 }
@@ -97,6 +104,9 @@ fn find_match(t: &Tables, m: &NewMessage) -> Result<Match> {
         .map_err(db_err("read contents"))?;
     for entry in same_content {
         let id = entry.map_err(db_err("read contents"))?.0.value().2;
+        if get_record(&t.metas, id)?.is_none() {
+            return Ok(Match::Removed(id));
+        }
         if !is_held(t, account, id, &m.server_key)? {
             return Ok(Match::Absorbs(id));
         }

@@ -2,7 +2,8 @@
 //! `keep_for` or past its `keep_max`, a few at a time so commits of new mail never wait
 //! long; never one that a Feed subscriber has not acknowledged, never one whose delete on
 //! the server is still owed. A removed message that stays on the server keeps its key
-//! (marked seen, not held), so it is not downloaded again.
+//! (marked seen, not held), so it is not downloaded again; and its content entry stays, so
+//! listed under another key (a rebuilt mailbox) it is recognised and not stored again.
 
 use std::time::{Duration, SystemTime};
 
@@ -201,8 +202,8 @@ enum Removal {
     Gone,
 }
 
-/// Removes message `id` of `account`: its record, bytes and indexes; a key that still
-/// names it is kept as seen-not-held.
+/// Removes message `id` of `account`: its record, bytes and inbox entry; a key that still
+/// names it is kept as seen-not-held, its content entry as the mark of a removed message.
 fn remove(t: &mut Tables, account: &str, id: u64) -> Result<Removal> {
     let Some(record) = get_record(&t.metas, id)? else {
         return Ok(Removal::Gone);
@@ -215,24 +216,17 @@ fn remove(t: &mut Tables, account: &str, id: u64) -> Result<Removal> {
     {
         return Ok(Removal::DeleteOwed);
     }
-    let mut hasher = blake3::Hasher::new();
     let mut pieces = Vec::new();
     for piece in t
         .raws
         .range((id, 0)..=(id, u32::MAX))
         .map_err(db_err("read a message"))?
     {
-        let (k, v) = piece.map_err(db_err("read a message"))?;
-        hasher.update(v.value());
-        pieces.push(k.value().1);
+        pieces.push(piece.map_err(db_err("read a message"))?.0.value().1);
     }
     for n in pieces {
         t.raws.remove((id, n)).map_err(db_err("remove a message"))?;
     }
-    let hash = hasher.finalize();
-    t.contents
-        .remove((account, hash.as_bytes().as_slice(), id))
-        .map_err(db_err("remove contents"))?;
     t.by_account
         .remove((account, id))
         .map_err(db_err("remove from the inbox index"))?;
