@@ -222,6 +222,35 @@ async fn an_administrator_does_everything_from_the_browser() {
     assert!(row.contains("Yes") && row.contains('5'), "{row}");
     shot(&c, "accounts-report.png").await;
 
+    // Live: mail checked from elsewhere (the CLI, through the daemon) shows up in the open
+    // report within seconds, and the focus stays where it was.
+    c.execute(
+        "document.querySelector(\"tr[data-account='desk-imap'] form[action$='/check'] button\").focus()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    d.deliver(
+        "desk",
+        b"From: Late <late@example.com>\r\nSubject: Late one\r\n\r\nhello\r\n",
+    );
+    let checked = Command::new(BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .args(["check", "desk-imap"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&checked.stdout).contains("stored 1"),
+        "{checked:?}"
+    );
+    wait_for_text(&c, "#live-desk-imap-stored", "56").await;
+    let focused = c
+        .execute("return document.activeElement.textContent", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, serde_json::json!("Check now"), "the focus stays");
+
     // View inbox: every message, the hostile subject as text, and nothing of it ran.
     click(&c, "tr[data-account='desk-imap'] a[href$='/inbox']").await;
     wait_for_text(&c, "h1", "Inbox of desk-imap").await;
@@ -250,7 +279,7 @@ async fn an_administrator_does_everything_from_the_browser() {
             .await
             .unwrap()
             .len(),
-        5,
+        6,
         "the rest"
     );
     click(&c, "nav.paging a").await;

@@ -63,6 +63,9 @@ pub async fn page_of(
                     a.button href="/ui/accounts/new" { "New" }
                 }
                 (table)
+                // Every few seconds the changing cells are fetched and put in place (htmx's
+                // out-of-band swaps): the rest of the page, and the focus, stay as they are.
+                div hx-get="/ui/live/accounts" hx-trigger="every 3s" hx-swap="none" {}
             },
         ),
     )
@@ -76,17 +79,55 @@ pub async fn page(
     page_of(&state, &session, None, StatusCode::OK).await
 }
 
-/// `GET /ui/live/accounts`: the table's body alone, for htmx's refresh.
-pub async fn rows(
-    State(state): State<HttpState>,
-    Extension(session): Extension<Session>,
-) -> Response {
+/// `GET /ui/live/accounts`: the changing cells of every row, each to replace its namesake
+/// (htmx's out-of-band swap).
+pub async fn rows(State(state): State<HttpState>) -> Response {
     match reports(&state).await {
-        Ok(accounts) => respond(StatusCode::OK, body(&state, &session, &accounts)),
-        Err(e) => respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            html! { tbody { tr { td { (e) } } } },
+        Ok(accounts) => respond(
+            StatusCode::OK,
+            html! {
+                @for a in &accounts {
+                    @for value in &live_values(a) { (cell(&a.name, value, true)) }
+                }
+            },
         ),
+        Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, html! { p { (e) } }),
+    }
+}
+
+/// A row's cells that change while the page is open: (name, class, text).
+fn live_values(a: &AccountReport) -> [(&'static str, String, String); 8] {
+    let state = state_name(a.state);
+    [
+        ("enabled", String::new(), yes_no(a.enabled).into()),
+        ("state", format!("state {state}"), state.into()),
+        ("last-check", String::new(), when(a.last_check.as_deref())),
+        (
+            "last-success",
+            String::new(),
+            when(a.last_success.as_deref()),
+        ),
+        (
+            "last-error",
+            String::new(),
+            a.last_error.as_deref().map(shorten).unwrap_or_default(),
+        ),
+        ("stored", String::new(), a.messages_stored.to_string()),
+        ("pending", String::new(), a.pending_deletes.to_string()),
+        ("consent", String::new(), consent(a).into()),
+    ]
+}
+
+/// One changing cell's content, by an id of its account and field; `swap` marks it for
+/// htmx to put in place of the one on the page.
+fn cell(
+    account: &str,
+    (field, class, text): &(&'static str, String, String),
+    swap: bool,
+) -> Markup {
+    html! {
+        span id={ "live-" (account) "-" (field) } class=[(!class.is_empty()).then_some(class)]
+            hx-swap-oob=[swap.then_some("true")] { (text) }
     }
 }
 
@@ -173,7 +214,7 @@ async fn table(state: &HttpState, session: &Session) -> Result<Markup, String> {
 fn body(state: &HttpState, session: &Session, accounts: &[AccountReport]) -> Markup {
     let config = state.ingest.config();
     html! {
-        tbody hx-get="/ui/live/accounts" hx-trigger="every 3s" hx-swap="outerHTML" {
+        tbody {
             @for a in accounts {
                 @let credential = config.accounts.get(&a.name).map(|c| c.credential.clone()).unwrap_or_default();
                 tr data-account=(a.name) {
@@ -199,16 +240,17 @@ fn body(state: &HttpState, session: &Session, accounts: &[AccountReport]) -> Mar
                     td data-label="Credential" { (credential) }
                     td data-label="Keep copy in server" { (yes_no(a.keep_copy)) }
                     td data-label="Automatic check" { (yes_no(a.automatic_check)) }
-                    td data-label="Enabled" { (yes_no(a.enabled)) }
-                    td data-label="State" { span class={ "state " (state_name(a.state)) } { (state_name(a.state)) } }
-                    td.time data-label="Last check" { (when(a.last_check.as_deref())) }
-                    td.time data-label="Last success" { (when(a.last_success.as_deref())) }
+                    @let live = live_values(a);
+                    td data-label="Enabled" { (cell(&a.name, &live[0], false)) }
+                    td data-label="State" { (cell(&a.name, &live[1], false)) }
+                    td.time data-label="Last check" { (cell(&a.name, &live[2], false)) }
+                    td.time data-label="Last success" { (cell(&a.name, &live[3], false)) }
                     td.error data-label="Last error" title=[a.last_error.as_deref()] {
-                        (a.last_error.as_deref().map(shorten).unwrap_or_default())
+                        (cell(&a.name, &live[4], false))
                     }
-                    td.num data-label="Stored" { (a.messages_stored) }
-                    td.num data-label="Pending deletes" { (a.pending_deletes) }
-                    td data-label="OAuth2" { (consent(a)) }
+                    td.num data-label="Stored" { (cell(&a.name, &live[5], false)) }
+                    td.num data-label="Pending deletes" { (cell(&a.name, &live[6], false)) }
+                    td data-label="OAuth2" { (cell(&a.name, &live[7], false)) }
                 }
             }
         }
