@@ -8,7 +8,6 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use support::daemon::IngestDaemon;
 use support::{Dovecot, certs, corpus};
@@ -44,14 +43,7 @@ fn accounts_are_created_tested_checked_changed_and_removed_through_the_api() {
     let cfg = dir.path().join("mail-ingest.toml");
     std::fs::write(&cfg, CONFIG).unwrap();
     std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
-    let daemon = IngestDaemon::start(
-        Path::new(BIN),
-        &cfg,
-        &dir.path().join("store.redb"),
-        &[],
-        None,
-        Duration::from_secs(15),
-    );
+    let daemon = IngestDaemon::beside(&cfg);
     let host = format!("Host: {}\r\n", daemon.addr);
     let ca = certs().ca.display().to_string();
     let account = format!(
@@ -227,14 +219,7 @@ fn account_set_edits_the_file_in_place_and_a_running_daemon_applies_it() {
     assert!(out.contains("is not key=value"), "{out}");
 
     // A running daemon reloads what was written.
-    let daemon = IngestDaemon::start(
-        Path::new(BIN),
-        &cfg,
-        &dir.path().join("store.redb"),
-        &[],
-        None,
-        Duration::from_secs(15),
-    );
+    let daemon = IngestDaemon::beside(&cfg);
     let (code, out) = cli(&cfg, &["account", "set", "pop", "enabled=false", "port="]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("reloaded"), "{out}");

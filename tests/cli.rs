@@ -4,31 +4,13 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::cli::{run, text};
 use support::{Dovecot, certs, corpus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mail-ingest");
-
-fn run(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A config file with a good IMAP account, a POP3 account with a wrong password and a
 /// disabled one.

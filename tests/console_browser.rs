@@ -10,7 +10,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use support::browser::{Driver, fetch_bytes, text, wait_for_text};
@@ -126,14 +125,7 @@ async fn an_administrator_does_everything_from_the_browser() {
     let cfg: PathBuf = dir.path().join("mail-ingest.toml");
     std::fs::write(&cfg, CONFIG).unwrap();
     let store = dir.path().join("store.redb");
-    let daemon = IngestDaemon::start(
-        Path::new(BIN),
-        &cfg,
-        &store,
-        &[],
-        None,
-        Duration::from_secs(15),
-    );
+    let daemon = IngestDaemon::beside(&cfg);
     let token = std::fs::read_to_string(format!("{}.token", store.display())).unwrap();
     let base = format!("http://{}", daemon.addr);
     let driver = Driver::start();

@@ -5,12 +5,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::time::Duration;
-
 use support::daemon::IngestDaemon;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mail-ingest");
 
 const CONFIG: &str = r#"# notes kept
 [store]
@@ -41,14 +36,7 @@ fn the_console_admits_only_its_own_sessions_and_forms() {
     let cfg = dir.path().join("mail-ingest.toml");
     std::fs::write(&cfg, CONFIG).unwrap();
     let store = dir.path().join("store.redb");
-    let daemon = IngestDaemon::start(
-        Path::new(BIN),
-        &cfg,
-        &store,
-        &[],
-        None,
-        Duration::from_secs(15),
-    );
+    let daemon = IngestDaemon::beside(&cfg);
     let token = std::fs::read_to_string(format!("{}.token", store.display())).unwrap();
     let token = token.trim();
     let host = format!("Host: {}\r\n", daemon.addr);

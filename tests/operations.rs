@@ -408,15 +408,7 @@ fn the_api_needs_a_token_and_refuses_other_hosts_and_origins() {
         "[store]\npath = \"store.redb\"\n[http]\nlisten = \"127.0.0.1:0\"\n[credentials.c]\nusername = \"u\"\npassword = { value = \"pw\" }\n[accounts.a]\nprotocol = \"imap\"\naddress = \"localhost\"\ncredential = \"c\"\nautomatic_check = false\n",
     )
     .unwrap();
-    let store = dir.path().join("store.redb");
-    let daemon = IngestDaemon::start(
-        Path::new(BIN),
-        &cfg,
-        &store,
-        &[],
-        None,
-        Duration::from_secs(15),
-    );
+    let daemon = IngestDaemon::beside(&cfg);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let token_file = dir.path().join("store.redb.token");
     assert!(token_file.exists(), "the daemon made a token");

@@ -5,37 +5,13 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use mail_ingest::config::{Protocol, TlsMode};
+use support::cli::{run, succeeded as ok};
 use support::config::{account, config};
 use support::daemon::IngestDaemon;
 use support::{Dovecot, certs, corpus};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mail-ingest");
-
-fn run(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "status {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_keeps_what_a_subscriber_has_not_acknowledged() {
@@ -135,15 +111,7 @@ fn the_daemon_runs_retention_on_demand_and_counts_it() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stdout).contains("accounts.desk.keep_max"));
 
-    let store = dir.path().join("store.redb");
-    let daemon = IngestDaemon::start(
-        Path::new(BIN),
-        &cfg,
-        &store,
-        &[],
-        None,
-        Duration::from_secs(15),
-    );
+    let daemon = IngestDaemon::beside(&cfg);
     assert!(ok(run(&cfg, &["check", "desk"])).contains("stored 4"));
     let runs: serde_json::Value =
         serde_json::from_str(&ok(run(&cfg, &["--format", "json", "retention"]))).unwrap();

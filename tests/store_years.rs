@@ -9,35 +9,12 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Command;
 
 use mail_ingest::store::Store;
+use support::cli::{run, succeeded as ok};
 use support::daemon::IngestDaemon;
 use support::{Dovecot, certs, corpus};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mail-ingest");
-
-fn run(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn ok(o: Output) -> String {
-    let text = format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{text}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn write_config(dir: &Path, d: &Dovecot) -> PathBuf {
     let ca = certs().ca.display().to_string();
@@ -219,14 +196,7 @@ fn stored_mail_is_exported_backed_up_compacted_and_restored() {
     }
 
     // The daemon holds the store: backup, compact and export go through it.
-    let daemon = IngestDaemon::start(
-        Path::new(BIN),
-        &cfg,
-        &store,
-        &[],
-        None,
-        Duration::from_secs(15),
-    );
+    let daemon = IngestDaemon::beside(&cfg);
     let backup = dir.path().join("backups/store-copy.redb");
     std::fs::create_dir_all(backup.parent().unwrap()).unwrap();
     let said = ok(run(&cfg, &["backup", backup.to_str().unwrap()]));

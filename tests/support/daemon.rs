@@ -16,7 +16,32 @@ pub struct IngestDaemon {
     token: Option<String>,
 }
 
+/// The binary under test (Cargo names it for tests and benchmarks, not for examples).
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_mail-ingest") {
+    Some(bin) => bin,
+    None => "mail-ingest",
+};
+
 impl IngestDaemon {
+    /// Starts the binary under test with `config`, whose store is `store.redb` beside it,
+    /// with the token the daemon makes (`<store>.token`), allowing 15 s to start.
+    pub fn beside(config: &Path) -> IngestDaemon {
+        let store = config.with_file_name("store.redb");
+        Self::start(
+            Path::new(BIN),
+            config,
+            &store,
+            &[],
+            None,
+            Duration::from_secs(15),
+        )
+    }
+
+    /// The token this client sends.
+    pub fn token(&self) -> &str {
+        self.token.as_deref().unwrap_or("")
+    }
+
     /// Starts `bin -c config run` with `env`, logging to `dir/daemon.log`, and waits (up to
     /// `startup`) for the API address in `store`'s address file. `token` is sent as bearer;
     /// without one, the token the daemon made in `<store>.token` is.

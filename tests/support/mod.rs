@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod browser;
+pub mod cli;
 pub mod config;
 pub mod corpus;
 pub mod daemon;
