@@ -87,15 +87,10 @@ fn the_console_admits_only_its_own_sessions_and_forms() {
         .unwrap()
         .to_string();
     let with = format!("Cookie: {session}\r\n");
+    let open_page = |path: &str| daemon.send("GET", path, false, &format!("{host}{with}"), "");
 
     // A page: the security headers, a CSRF token in its forms, never the API token.
-    let (status, head, page) = daemon.send(
-        "GET",
-        "/ui/accounts/new",
-        false,
-        &format!("{host}{with}"),
-        "",
-    );
+    let (status, head, page) = open_page("/ui/accounts/new");
     assert_eq!(status, 200);
     let lower = head.to_lowercase();
     assert!(
@@ -158,31 +153,19 @@ fn the_console_admits_only_its_own_sessions_and_forms() {
     assert_eq!(std::fs::read_to_string(&cfg).unwrap(), changed);
 
     // With the file's current version it saves, and the report lists it.
-    let (_, _, page) = daemon.send(
-        "GET",
-        "/ui/accounts/new",
-        false,
-        &format!("{host}{with}"),
-        "",
-    );
+    let (_, _, page) = open_page("/ui/accounts/new");
     let fresh = account.replacen(&version, &hidden(&page, "version"), 1);
     let (status, head, _) = post("/ui/accounts", &with, &fresh);
     assert_eq!(status, 303, "{head}");
     let saved = std::fs::read_to_string(&cfg).unwrap();
     assert!(saved.starts_with(&changed), "every line kept:\n{saved}");
     assert!(saved.contains("[accounts.desk]"));
-    let (_, _, report) = daemon.send("GET", "/ui/accounts", false, &format!("{host}{with}"), "");
+    let (_, _, report) = open_page("/ui/accounts");
     assert!(report.contains("data-account=\"desk\""), "{report}");
 
     // A name of dots alone is refused beside the name field; a form without its version too.
     let new_account = |name: &str| {
-        let (_, _, page) = daemon.send(
-            "GET",
-            "/ui/accounts/new",
-            false,
-            &format!("{host}{with}"),
-            "",
-        );
+        let (_, _, page) = open_page("/ui/accounts/new");
         format!(
             "csrf={csrf}&mode=new&version={}&name={name}&enabled=on&address=localhost&port=993&protocol=imap&credential=desk&safe=on&security=ssl&action=save",
             hidden(&page, "version")
@@ -203,13 +186,7 @@ fn the_console_admits_only_its_own_sessions_and_forms() {
         1,
     );
     std::fs::write(&cfg, &by_hand).unwrap();
-    let (status, _, page) = daemon.send(
-        "GET",
-        "/ui/accounts/desk/edit",
-        false,
-        &format!("{host}{with}"),
-        "",
-    );
+    let (status, _, page) = open_page("/ui/accounts/desk/edit");
     assert_eq!(status, 200);
     assert!(page.contains("value=\"hand.example\""), "{page}");
     let edit = format!(
@@ -230,13 +207,7 @@ fn the_console_admits_only_its_own_sessions_and_forms() {
             303,
             "{name} made"
         );
-        let (_, _, page) = daemon.send(
-            "GET",
-            &format!("/ui/accounts/{name}/edit"),
-            false,
-            &format!("{host}{with}"),
-            "",
-        );
+        let (_, _, page) = open_page(&format!("/ui/accounts/{name}/edit"));
         let change = format!(
             "csrf={csrf}&mode=edit&version={}&name={name}&address=changed.example&protocol=imap&credential=desk&safe=on&security=ssl&action=save",
             hidden(&page, "version")
@@ -254,13 +225,7 @@ fn the_console_admits_only_its_own_sessions_and_forms() {
     }
 
     // Remove asks first; then the table is gone.
-    let (status, _, page) = daemon.send(
-        "GET",
-        "/ui/accounts/test/remove",
-        false,
-        &format!("{host}{with}"),
-        "",
-    );
+    let (status, _, page) = open_page("/ui/accounts/test/remove");
     assert_eq!(status, 200);
     assert!(page.contains("confirm-remove"), "{page}");
     assert_eq!(

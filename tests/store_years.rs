@@ -16,6 +16,11 @@ use support::cli::{run, succeeded as ok};
 use support::daemon::IngestDaemon;
 use support::{Dovecot, certs, corpus};
 
+/// `export desk --to TO --format FORMAT`.
+fn export(cfg: &Path, to: &str, format: &str) -> std::process::Output {
+    run(cfg, &["export", "desk", "--to", to, "--format", format])
+}
+
 fn write_config(dir: &Path, d: &Dovecot) -> PathBuf {
     let ca = certs().ca.display().to_string();
     let mut text =
@@ -82,17 +87,7 @@ fn stored_mail_is_exported_backed_up_compacted_and_restored() {
 
     // Maildir: Dovecot serves the export as the `copy` mailbox; ingested again, the same bytes.
     let maildir = d.maildir("copy");
-    let line = ok(run(
-        &cfg,
-        &[
-            "export",
-            "desk",
-            "--to",
-            maildir.to_str().unwrap(),
-            "--format",
-            "maildir",
-        ],
-    ));
+    let line = ok(export(&cfg, maildir.to_str().unwrap(), "maildir"));
     assert!(line.contains("exported 11 messages"), "{line}");
     let seen = std::fs::read_dir(maildir.join("cur")).unwrap().count();
     assert_eq!(seen, 11);
@@ -119,17 +114,7 @@ fn stored_mail_is_exported_backed_up_compacted_and_restored() {
 
     // mbox, read by Python's mailbox module: mboxrd quoting undone, the same bytes.
     let mbox_dir = dir.path().join("mbox");
-    ok(run(
-        &cfg,
-        &[
-            "export",
-            "desk",
-            "--to",
-            mbox_dir.to_str().unwrap(),
-            "--format",
-            "mbox",
-        ],
-    ));
+    ok(export(&cfg, mbox_dir.to_str().unwrap(), "mbox"));
     let mbox = mbox_dir.join("desk.mbox");
     let text = std::fs::read(&mbox).unwrap();
     assert!(
@@ -152,32 +137,12 @@ fn stored_mail_is_exported_backed_up_compacted_and_restored() {
     assert_eq!(read.len(), 11);
     let from_mbox: BTreeSet<Vec<u8>> = read.iter().map(|b| unquote(&base64_decode(b))).collect();
     assert_eq!(from_mbox, everything, "Python read the exact bytes back");
-    let again = run(
-        &cfg,
-        &[
-            "export",
-            "desk",
-            "--to",
-            mbox_dir.to_str().unwrap(),
-            "--format",
-            "mbox",
-        ],
-    );
+    let again = export(&cfg, mbox_dir.to_str().unwrap(), "mbox");
     assert_eq!(again.status.code(), Some(1), "an export never overwrites");
 
     // .eml files, dated by their received time.
     let eml = dir.path().join("eml");
-    ok(run(
-        &cfg,
-        &[
-            "export",
-            "desk",
-            "--to",
-            eml.to_str().unwrap(),
-            "--format",
-            "eml",
-        ],
-    ));
+    ok(export(&cfg, eml.to_str().unwrap(), "eml"));
     let rows = json(&ok(run(
         &cfg,
         &["--format", "json", "inbox", "desk", "--limit", "100"],
@@ -237,17 +202,7 @@ fn stored_mail_is_exported_backed_up_compacted_and_restored() {
         "{compacted}"
     );
     let through = dir.path().join("eml-through-daemon");
-    let line = ok(run(
-        &cfg,
-        &[
-            "export",
-            "desk",
-            "--to",
-            through.to_str().unwrap(),
-            "--format",
-            "eml",
-        ],
-    ));
+    let line = ok(export(&cfg, through.to_str().unwrap(), "eml"));
     assert!(line.contains("exported 11 messages"), "{line}");
 
     // More mail, then a restore: the backup copied back; the next check fetches only what
