@@ -65,6 +65,9 @@ pub enum Failure {
     /// The OAuth2 credential needs new consent: nothing is asked of its token endpoint
     /// until its seed, its secret or the config changes.
     NeedsConsent,
+    /// The server ended the session over commands asked ahead of the listing: the account's
+    /// later checks ask nothing ahead.
+    AheadRefused,
 }
 
 /// A failed step of a check.

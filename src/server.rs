@@ -15,7 +15,7 @@ use crate::metrics as m;
 use crate::net::ConnectorHandle;
 use crate::oauth2::{AccessToken, TokenError, TokenManager};
 use crate::pop3::Pop3Session;
-use crate::protocol::{MailServer, Session, WatchEnd};
+use crate::protocol::{Ahead, MailServer, Session, WatchEnd};
 use crate::sasl::MailLogin;
 
 /// How an account's server is logged in to.
@@ -79,13 +79,17 @@ impl AccountServer {
     }
 
     /// Connects and logs in with `login`, counting a refusal.
-    async fn open_as(&self, login: &MailLogin) -> Result<Box<dyn Session>, CheckError> {
+    async fn open_as(
+        &self,
+        login: &MailLogin,
+        ahead: Option<Ahead>,
+    ) -> Result<Box<dyn Session>, CheckError> {
         let connector = self.connector.as_ref();
         let opened: Result<Box<dyn Session>, CheckError> = match self.account.protocol {
-            Protocol::Imap => ImapSession::open(&self.account, connector, login)
+            Protocol::Imap => ImapSession::open(&self.account, connector, login, ahead)
                 .await
                 .map(|s| Box::new(s) as Box<dyn Session>),
-            Protocol::Pop3 => Pop3Session::open(&self.account, connector, login)
+            Protocol::Pop3 => Pop3Session::open(&self.account, connector, login, ahead)
                 .await
                 .map(|s| Box::new(s) as Box<dyn Session>),
         };
@@ -100,7 +104,7 @@ impl AccountServer {
     /// What `test ACCOUNT` and the console's Test connection do: connect (connector, TLS),
     /// log in, read the capabilities and the mailbox's size, fetch nothing, log out.
     pub async fn probe(&self) -> Result<Tested, CheckError> {
-        let mut session = self.open().await?;
+        let mut session = self.open(None).await?;
         let probe = session.probe().await?;
         let _ = session.finish().await;
         let a = &self.account;
@@ -176,9 +180,9 @@ fn token_error(e: TokenError) -> CheckError {
 
 #[async_trait]
 impl MailServer for AccountServer {
-    async fn open(&self) -> Result<Box<dyn Session>, CheckError> {
+    async fn open(&self, ahead: Option<Ahead>) -> Result<Box<dyn Session>, CheckError> {
         let (login, token) = self.login().await?;
-        match (self.open_as(&login).await, &self.authority, token) {
+        match (self.open_as(&login, ahead).await, &self.authority, token) {
             (Err(e), Authority::Tokens(tokens), Some(token))
                 if e.failure == Failure::LoginRefused =>
             {
@@ -187,7 +191,7 @@ impl MailServer for AccountServer {
                 tracing::info!(account = %self.account.name, error = %e, "the server refused the access token; asking for a new one");
                 tokens.discard(&token).await;
                 let (login, _) = self.login().await?;
-                self.open_as(&login).await.map_err(|mut e| {
+                self.open_as(&login, ahead).await.map_err(|mut e| {
                     if e.failure == Failure::LoginRefused {
                         e.message.push_str(" (also with a newly requested token: check that the application may read this mailbox, and the scope)");
                     }

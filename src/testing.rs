@@ -23,8 +23,8 @@ use crate::progress::Progress;
 use crate::protocol::acks::AckQueue;
 use crate::protocol::keys::imap_key;
 use crate::protocol::{
-    Acked, Deleted, Deletion, Durable, Finished, Left, Listing, MailServer, NotStored, Probe,
-    ServerMessage, Session, Sink, Tally, WatchEnd,
+    Acked, Ahead, Deleted, Deletion, Durable, Finished, Left, Listing, MailServer, NotStored,
+    Probe, ServerMessage, Session, Sink, Tally, WatchEnd,
 };
 
 /// A gate that waiters pass only while it is open.
@@ -93,6 +93,8 @@ pub struct Mailbox {
     pub listings: usize,
     /// The listing of this number (1 for the first) waits at `list_gate`; `None`: all do.
     pub gated_listing: Option<usize>,
+    /// What each session opened was asked to fetch ahead of its listing.
+    pub aheads: Vec<Option<Ahead>>,
 }
 
 impl Default for Mailbox {
@@ -107,6 +109,7 @@ impl Default for Mailbox {
             deletes: Deleted::Now,
             listings: 0,
             gated_listing: None,
+            aheads: Vec::new(),
         }
     }
 }
@@ -150,9 +153,10 @@ pub struct ScriptedServer {
 
 #[async_trait]
 impl MailServer for ScriptedServer {
-    async fn open(&self) -> Result<Box<dyn Session>, CheckError> {
+    async fn open(&self, ahead: Option<Ahead>) -> Result<Box<dyn Session>, CheckError> {
         let open = {
             let mut m = lock(&self.mailbox);
+            m.aheads.push(ahead);
             let open = m.opens.pop_front().unwrap_or(Open::Ok);
             m.events.push((Instant::now(), Event::Open(open)));
             open
@@ -202,7 +206,11 @@ impl Session for ScriptedSession {
         })
     }
 
-    async fn list(&mut self, _above: Option<u32>) -> Result<Listing, CheckError> {
+    async fn list(
+        &mut self,
+        _above: Option<u32>,
+        _sink: &mut dyn Sink,
+    ) -> Result<Listing, CheckError> {
         let (gate, listing, gated) = {
             let mut m = lock(&self.mailbox);
             m.listings += 1;
@@ -225,6 +233,7 @@ impl Session for ScriptedSession {
         Ok(Listing {
             messages,
             complete: true,
+            fetched: Vec::new(),
         })
     }
 
@@ -259,10 +268,14 @@ impl Session for ScriptedSession {
     }
 
     async fn finish(self: Box<Self>) -> Result<Finished, CheckError> {
-        lock(&self.mailbox)
-            .events
-            .push((Instant::now(), Event::Finish));
-        Ok(Finished::default())
+        let mut m = lock(&self.mailbox);
+        m.events.push((Instant::now(), Event::Finish));
+        // As IMAP's UIDNEXT: above every UID the mailbox holds.
+        let new_from = m.messages.iter().map(|(uid, _)| uid + 1).max();
+        Ok(Finished {
+            new_from,
+            ..Finished::default()
+        })
     }
 }
 
@@ -285,6 +298,10 @@ pub struct LedgerState {
     pub leftovers: HashMap<String, Leftovers>,
     /// (account, epoch) -> the highest handle settled.
     pub listed_up_to: HashMap<(String, u32), u32>,
+    /// Where each account's next session expects new mail.
+    pub new_from: HashMap<String, u32>,
+    /// Accounts whose server refused what was asked ahead.
+    pub ahead_refused: HashSet<String>,
 }
 
 /// A ledger state shared by a ledger, its sinks and a test.
@@ -371,6 +388,23 @@ impl Ledger for MemoryLedger {
         handle: u32,
     ) -> Result<(), CheckError> {
         self.with(|l| l.listed_up_to.insert((account.to_string(), epoch), handle));
+        Ok(())
+    }
+
+    async fn new_from(&self, account: &str) -> Result<Option<u32>, CheckError> {
+        Ok(self.with(|l| {
+            let refused = l.ahead_refused.contains(account);
+            l.new_from.get(account).copied().filter(|_| !refused)
+        }))
+    }
+
+    async fn note_new_from(&self, account: &str, handle: u32) -> Result<(), CheckError> {
+        self.with(|l| l.new_from.insert(account.to_string(), handle));
+        Ok(())
+    }
+
+    async fn refuse_ahead(&self, account: &str) -> Result<(), CheckError> {
+        self.with(|l| l.ahead_refused.insert(account.to_string()));
         Ok(())
     }
 

@@ -67,13 +67,13 @@ async fn every_protocol_and_tls_mode_logs_in() {
     let pw = login("bob", "pw-bob");
     for tls in [TlsMode::None, TlsMode::Starttls, TlsMode::Implicit] {
         let a = account("bob", &d, Protocol::Imap, tls);
-        let s = ImapSession::open(&a, None, &pw)
+        let s = ImapSession::open(&a, None, &pw, None)
             .await
             .unwrap_or_else(|e| panic!("imap {tls:?}: {e}\n{}", d.log()));
         assert_eq!(s.exists, 4, "imap {tls:?}");
         Box::new(s).finish().await.unwrap();
         let a = account("bob", &d, Protocol::Pop3, tls);
-        let mut s = Pop3Session::open(&a, None, &pw)
+        let mut s = Pop3Session::open(&a, None, &pw, None)
             .await
             .unwrap_or_else(|e| panic!("pop3 {tls:?}: {e}\n{}", d.log()));
         assert_eq!(s.stat().await.unwrap().0, 4, "pop3 {tls:?}");
@@ -95,7 +95,7 @@ async fn both_socks_proxies_relay() {
         cfg.accounts.insert("carol".into(), a.clone());
         support::config::via(&mut cfg, "carol", name, socks);
         let handle = ConnectorHandle::of(&cfg, &cfg.connectors[name]);
-        let s = ImapSession::open(&a, Some(&handle), &pw)
+        let s = ImapSession::open(&a, Some(&handle), &pw, None)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(s.exists, 1);
@@ -111,7 +111,7 @@ async fn both_socks_proxies_relay() {
         auth: CredentialAuth::Password(SecretSource::Value(Secret::new("wrong"))),
     };
     let handle = ConnectorHandle::new(&cfg.connectors["micro"], Some(("wrong".into(), wrong)));
-    let err = ImapSession::open(&a, Some(&handle), &pw)
+    let err = ImapSession::open(&a, Some(&handle), &pw, None)
         .await
         .err()
         .expect("wrong proxy password must fail");

@@ -234,8 +234,9 @@ async fn check_once(args: &AccountArgs, summary: &mut CheckSummary) -> Result<()
     let server = &args.parts.server;
     let mut fresh_login = false;
     loop {
-        tracing::debug!(account = %args.account.name, "connecting");
-        let session = server.open().await?;
+        let ahead = check::ahead(&args.account, args.parts.ledger.as_ref()).await?;
+        tracing::debug!(account = %args.account.name, ?ahead, "connecting");
+        let session = server.open(ahead).await?;
         tracing::debug!(account = %args.account.name, "logged in");
         let progress = args.status.progress.clone();
         let mut sink = args.parts.destination.sink(&args.account, progress.clone());

@@ -117,6 +117,33 @@ impl Ledger for StoreLedger {
         .await
     }
 
+    async fn new_from(&self, account: &str) -> Result<Option<u32>, CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            let state = s.account_state(&account)?;
+            Ok(state.new_from.filter(|_| !state.ahead_refused))
+        })
+        .await
+    }
+
+    async fn refuse_ahead(&self, account: &str) -> Result<(), CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.update_account_state_lazily(&account, |st| st.ahead_refused = true)
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn note_new_from(&self, account: &str, handle: u32) -> Result<(), CheckError> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.update_account_state_lazily(&account, |st| st.new_from = Some(handle))
+                .map(|_| ())
+        })
+        .await
+    }
+
     async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError> {
         let account = account.to_string();
         self.blocking(move |s| s.mark_deleted(&account, &keys))

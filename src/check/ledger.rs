@@ -76,6 +76,14 @@ pub trait Ledger: Send + Sync {
         epoch: u32,
         handle: u32,
     ) -> Result<(), CheckError>;
+    /// The handle the account's next new message was expected at when its last session
+    /// ended (see [`crate::protocol::Ahead`]), when one is recorded.
+    async fn new_from(&self, account: &str) -> Result<Option<u32>, CheckError>;
+    /// Records where the next session expects new mail (lazily).
+    async fn note_new_from(&self, account: &str, handle: u32) -> Result<(), CheckError>;
+    /// The account's server refused what was asked ahead: from now on [`Ledger::new_from`]
+    /// says nothing, so nothing is asked ahead (lazily).
+    async fn refuse_ahead(&self, account: &str) -> Result<(), CheckError>;
     /// These messages are gone from the server: their deletes are no longer owed.
     async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError>;
     /// Records the mailbox's epoch (IMAP UIDVALIDITY); returns the one recorded before.

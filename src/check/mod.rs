@@ -15,12 +15,12 @@ use std::time::Instant;
 pub use ledger::{Known, Ledger, Leftovers, Settled};
 pub use plan::{FETCH_BATCH_BYTES, FETCH_BATCH_MESSAGES, Plan};
 
-use crate::config::AccountConfig;
-use crate::error::{CheckError, Stage, chain};
+use crate::config::{AccountConfig, Backfill};
+use crate::error::{CheckError, Failure, Stage, chain};
 use crate::metrics as m;
 use crate::model::CheckSummary;
 use crate::progress::Progress;
-use crate::protocol::{Acked, Deleted, Durable, ServerMessage, Session, Sink, Tally};
+use crate::protocol::{Acked, Ahead, Deleted, Durable, ServerMessage, Session, Sink, Tally};
 
 /// Where a check's fetched messages go: a new [`Sink`] for each check of an account.
 pub trait Destination: Send + Sync {
@@ -32,6 +32,24 @@ pub trait Destination: Send + Sync {
 /// commands of at least this many (the rest at the end): Dovecot rewrites its index for
 /// every expunge, so many small ones cost more than they overlap.
 const DRAIN_DELETE_BATCH: usize = 1000;
+
+/// What the next session of `account` may ask for ahead of its listing: the messages from
+/// where the last session expected new mail (from the first, before the first check).
+/// Nothing when that is unknown after earlier checks, or when the check will fetch nothing
+/// (the first check of a `backfill = "new"` account only remembers what it sees).
+pub async fn ahead(
+    account: &AccountConfig,
+    ledger: &dyn Ledger,
+) -> Result<Option<Ahead>, CheckError> {
+    let first = !ledger.backfilled(&account.name).await?;
+    if first {
+        return Ok((account.backfill != Backfill::New).then_some(Ahead { from: 1 }));
+    }
+    Ok(ledger
+        .new_from(&account.name)
+        .await?
+        .map(|from| Ahead { from }))
+}
 
 /// Runs one check over an open session. Counts go into `summary` even when it fails.
 pub async fn run(
@@ -53,12 +71,17 @@ pub async fn run(
     };
     check.note_epoch().await?;
     let above = check.listed_up_to().await?;
-    let listing = check.session.list(above).await?;
+    let listing = match check.session.list(above, sink).await {
+        Ok(listing) => listing,
+        Err(e) => return Err(check.fail_early(sink, e).await),
+    };
     tracing::debug!(account = %account.name, listed = listing.messages.len(), "listed");
     let listed_high = listing.messages.iter().map(|m| m.handle).max();
-    let plan = plan::plan(account, ledger, listing).await?;
+    let plan = match plan::plan(account, ledger, listing).await {
+        Ok(plan) => plan,
+        Err(e) => return Err(check.fail_early(sink, e).await),
+    };
     check.skipped(&plan);
-    check.delete(plan.owed_deletes).await?;
     progress.begin(
         plan.to_fetch.len() as u64,
         plan.to_fetch.iter().map(|m| m.size).sum(),
@@ -68,10 +91,17 @@ pub async fn run(
     let (to_delete, failure) = check.drain(sink, failure).await;
     check.downloaded(sink.tally());
     if let Some(e) = failure {
+        if e.failure == Failure::AheadRefused {
+            ledger.refuse_ahead(&account.name).await?;
+        }
         check.note_leftovers().await?;
         return Err(e);
     }
-    check.delete(to_delete).await?;
+    // Deletes owed from earlier checks go with this check's last ones, after the download:
+    // a command before it would come between the session and what it asked for ahead.
+    let mut owed = plan.owed_deletes;
+    owed.extend(to_delete);
+    check.delete(owed).await?;
     check.note_listed(above, listed_high).await?;
     check.finish().await
 }
@@ -186,6 +216,21 @@ impl Check<'_> {
         }
         tracing::debug!(account = %self.account.name, waited_for_sink = ?sink.tally().waited, drain = ?started.elapsed(), "download finished");
         (to_delete, failure)
+    }
+
+    /// Ends a check that failed before its download: what was handed on while listing (asked
+    /// ahead) is still stored, or not; when the store failed on it, that is the cause to
+    /// show (a ledger that failed after it only says the store is broken).
+    async fn fail_early(&mut self, sink: &mut dyn Sink, e: CheckError) -> CheckError {
+        let (_, _) = self.drain(sink, Some(e.clone())).await;
+        self.downloaded(sink.tally());
+        let _ = self.note_leftovers().await;
+        match &self.summary.error {
+            Some(stored) if sink.tally().fetched > 0 => {
+                CheckError::new(Stage::Store, stored.clone())
+            }
+            _ => e,
+        }
     }
 
     /// Counts what the download brought.
@@ -308,6 +353,9 @@ impl Check<'_> {
             .filter_map(|m| m.key)
             .collect();
         record_deleted(account, ledger, summary, keys).await?;
+        if let Some(from) = finished.new_from {
+            ledger.note_new_from(&account.name, from).await?;
+        }
         ledger.note_leftovers(&account.name, leftovers).await
     }
 }

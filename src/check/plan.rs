@@ -48,8 +48,11 @@ pub async fn plan(
     }
     let mut plan = Plan::default();
     let mut seen = Vec::new();
+    let fetched: std::collections::HashSet<u32> = listing.fetched.iter().copied().collect();
     for (msg, known) in listing.messages.into_iter().zip(known) {
         match known {
+            // Handed to the sink while listing: its acknowledgement settles it.
+            _ if fetched.contains(&msg.handle) => {}
             _ if msg.key.is_none() => plan.to_fetch.push(msg),
             Some(Known::Seen) => plan.skipped += 1,
             Some(Known::Stored { size, .. }) if size == msg.size => {

@@ -38,7 +38,8 @@ async fn check(
     };
     let mut summary = CheckSummary::default();
     let progress = Progress::default();
-    let session = server.open().await.unwrap();
+    let ahead = super::ahead(account, &destination.ledger).await.unwrap();
+    let session = server.open(ahead).await.unwrap();
     let mut sink = destination.sink(account, Default::default());
     let result = run(
         account,
@@ -171,4 +172,26 @@ async fn a_second_check_skips_what_is_held() {
         lock(&mailbox).deleted().is_empty(),
         "keep_copy deletes nothing"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn sessions_ask_ahead_from_where_the_last_one_expected_new_mail() {
+    let account = AccountConfig::new("a", Protocol::Imap, "x", "c");
+    let (held, other) = (mailbox(2), mailbox(2));
+    let destination = destination(Gate::new(true));
+    check(&account, &held, &destination).await;
+    lock(&held)
+        .messages
+        .push((3, b"Subject: 3\r\n\r\n".to_vec()));
+    check(&account, &held, &destination).await;
+    // The first check asks from the first message; the second from above the two held.
+    assert_eq!(
+        lock(&held).aheads,
+        [Some(Ahead { from: 1 }), Some(Ahead { from: 3 })]
+    );
+    // A `backfill = "new"` account's first check fetches nothing: it asks nothing ahead.
+    let mut new_only = AccountConfig::new("b", Protocol::Imap, "x", "c");
+    new_only.backfill = crate::config::Backfill::New;
+    check(&new_only, &other, &destination).await;
+    assert_eq!(lock(&other).aheads, [None]);
 }

@@ -18,13 +18,40 @@ fn io_fail(e: std::io::Error) -> CheckError {
     fail(format!("UID FETCH failed: {}", describe_io(&e)))
 }
 
-/// A FETCH in progress: [`BodyFetch::next`] yields each message as its literal arrives.
+/// The FETCH command for `set`, tagged `tag`. No RFC822.SIZE: the listing gave the sizes,
+/// and the literal says how long each body is.
+pub fn command(tag: &str, set: &str) -> String {
+    format!("{tag} UID FETCH {set} (UID BODY.PEEK[])\r\n")
+}
+
+/// The FETCH command for `set` with the sizes, for messages not listed before.
+pub fn command_with_size(tag: &str, set: &str) -> String {
+    format!("{tag} UID FETCH {set} (UID RFC822.SIZE BODY.PEEK[])\r\n")
+}
+
+/// One `* n FETCH` answer: its UID, the size it announced, and its body when it brought one
+/// (`Some(None)`: larger than the limit, read and dropped).
+#[derive(Debug)]
+pub struct Fetched {
+    /// The message's UID.
+    pub uid: u32,
+    /// Its RFC822.SIZE, when the answer gave it.
+    pub size: Option<u64>,
+    /// Its body, when the answer brought one.
+    pub body: Option<Option<Vec<u8>>>,
+}
+
+/// FETCHes in progress, answered in the order sent: [`BodyFetch::next`] yields each message
+/// as its literal arrives, until the last one's tagged OK.
 pub struct BodyFetch<'a, S> {
     reader: BufReader<&'a mut S>,
-    tag: String,
+    /// Tags still to answer, in order; each with whether a refusal is only the end of it
+    /// (a FETCH asked ahead, whose messages are then asked for again).
+    tags: std::collections::VecDeque<(String, bool)>,
     max_size: u64,
     line: Vec<u8>,
-    done: bool,
+    /// The refusals of commands whose refusal only ends them: tag and the server's words.
+    pub refused: Vec<(String, String)>,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
@@ -36,43 +63,79 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
         set: &str,
         max_size: u64,
     ) -> Result<Self, CheckError> {
+        let mut fetch = Self::reading(stream, max_size);
+        fetch.send(tag, set).await?;
+        Ok(fetch)
+    }
+
+    /// Reads the answers of commands sent already, tagged `tags`, each with whether a
+    /// refusal only ends it. The server may finish them in any order.
+    pub fn sent(stream: &'a mut S, tags: &[(&str, bool)], max_size: u64) -> Self {
+        let mut fetch = Self::reading(stream, max_size);
+        fetch.tags.extend(
+            tags.iter()
+                .map(|(t, refusable)| (t.to_string(), *refusable)),
+        );
+        fetch
+    }
+
+    fn reading(stream: &'a mut S, max_size: u64) -> Self {
+        BodyFetch {
+            reader: BufReader::with_capacity(64 * 1024, stream),
+            tags: Default::default(),
+            max_size,
+            line: Vec::with_capacity(256),
+            refused: Vec::new(),
+        }
+    }
+
+    /// Sends one more FETCH, answered after those before it.
+    pub async fn send(&mut self, tag: &str, set: &str) -> Result<(), CheckError> {
+        let stream = self.reader.get_mut();
         stream
-            .write_all(
-                // No RFC822.SIZE: the listing gave the sizes, and the literal says how long
-                // each body is.
-                format!("{tag} UID FETCH {set} (UID BODY.PEEK[])\r\n").as_bytes(),
-            )
+            .write_all(command(tag, set).as_bytes())
             .await
             .map_err(io_fail)?;
         stream.flush().await.map_err(io_fail)?;
-        Ok(BodyFetch {
-            reader: BufReader::with_capacity(64 * 1024, stream),
-            tag: tag.to_string(),
-            max_size,
-            line: Vec::with_capacity(256),
-            done: false,
-        })
+        self.tags.push_back((tag.to_string(), false));
+        Ok(())
     }
 
-    /// The next message (UID and body), or `None` after the tagged OK.
+    /// The next message (UID and body), or `None` after the last tagged OK.
     pub async fn next(&mut self) -> Result<Option<(u32, Option<Vec<u8>>)>, CheckError> {
-        while !self.done {
+        while let Some(answer) = self.next_answer().await? {
+            if let Some(body) = answer.body {
+                return Ok(Some((answer.uid, body)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next FETCH answer with a UID, with or without a body, or `None` after the last
+    /// tagged OK.
+    pub async fn next_answer(&mut self) -> Result<Option<Fetched>, CheckError> {
+        while !self.tags.is_empty() {
             self.line.clear();
             read_line(&mut self.reader, &mut self.line, "UID FETCH").await?;
-            if let Some(rest) = self
-                .line
-                .strip_prefix(self.tag.as_bytes())
-                .and_then(|r| r.strip_prefix(b" "))
-            {
-                self.done = true;
-                return if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"OK") {
-                    Ok(None)
-                } else {
-                    Err(fail(format!(
+            let line = &self.line;
+            let tagged = self.tags.iter().position(|(tag, _)| {
+                line.strip_prefix(tag.as_bytes())
+                    .is_some_and(|r| r.starts_with(b" "))
+            });
+            if let Some(i) = tagged {
+                let (tag, refusable) = self.tags.remove(i).expect("found");
+                let rest = &self.line[tag.len() + 1..];
+                let ok = rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"OK");
+                if !ok && !refusable {
+                    return Err(fail(format!(
                         "UID FETCH failed: server answered `{}`",
                         excerpt_bytes(rest)
-                    )))
-                };
+                    )));
+                }
+                if !ok {
+                    self.refused.push((tag, excerpt_bytes(rest)));
+                }
+                continue;
             }
             if !self.line.starts_with(b"* ") {
                 return Err(fail(format!(
@@ -94,8 +157,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
     }
 
     /// Reads the rest of one `* n FETCH (...)` answer whose first line is in `self.line`.
-    async fn message(&mut self) -> Result<Option<(u32, Option<Vec<u8>>)>, CheckError> {
+    async fn message(&mut self) -> Result<Option<Fetched>, CheckError> {
         let mut uid = None;
+        let mut size = None;
         let mut body = None;
         // A line may end in a literal; more items follow it on the continuation line.
         loop {
@@ -103,7 +167,19 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
             if let Some(u) = number_after(&text, "UID ").and_then(|u| u32::try_from(u).ok()) {
                 uid = Some(u);
             }
+            if let Some(n) = number_after(&text, "RFC822.SIZE ") {
+                size = Some(n);
+            }
             match literal_len(&self.line) {
+                // A message far larger than the size the same answer announced: a server
+                // that lies about sizes is stopped before it is read.
+                Some(len) if size.is_some_and(|s: u64| len > s.saturating_mul(2) + (1 << 20)) => {
+                    return Err(fail(format!(
+                        "the server sent more than the {} bytes it announced for UID {}: {len} bytes",
+                        size.unwrap_or_default(),
+                        uid.unwrap_or_default()
+                    )));
+                }
                 Some(len) if contains_ci(&self.line, b"BODY[]") && body.is_none() => {
                     if len > self.max_size {
                         tokio::io::copy(&mut (&mut self.reader).take(len), &mut tokio::io::sink())
@@ -146,9 +222,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> BodyFetch<'a, S> {
             read_line(&mut self.reader, &mut self.line, "UID FETCH").await?;
         }
         match (uid, body) {
-            (Some(uid), Some(body)) => Ok(Some((uid, body))),
-            (_, Some(_)) => Err(fail("a FETCH answer carried a message without its UID")),
-            _ => Ok(None), // a FETCH without a body (e.g. a flags update): nothing to store
+            (Some(uid), body) => Ok(Some(Fetched { uid, size, body })),
+            (None, Some(_)) => Err(fail("a FETCH answer carried a message without its UID")),
+            (None, None) => Ok(None), // e.g. a flags update: nothing to store
         }
     }
 }

@@ -24,13 +24,14 @@ use crate::error::{CheckError, Stage, describe_io};
 use crate::net::{ANSWER_BUDGET, ConnectorHandle};
 use crate::protocol::keys::imap_key;
 use crate::protocol::{
-    Deleted, Deletion, Finished, Left, Listing, Probe, ServerMessage, Session, Sink,
+    AHEAD_MESSAGES, Ahead, Deleted, Deletion, Finished, Left, Listing, Probe, ServerMessage,
+    Session, Sink,
 };
 use crate::sasl::MailLogin;
 pub use open::BUDGET_SLACK;
 use open::{
-    Conn, LISTING_TAG, Listed, SELECT_TAG, capability_words, connect, log_in, quoted,
-    read_selection,
+    AHEAD_TAG, CAPABILITY_TAG, Conn, LISTING_TAG, Listed, SELECT_TAG, capability_words, connect,
+    log_in, quoted, read_selection,
 };
 use uids::{MAX_SET_BYTES, uid_groups, uid_set};
 use wire::number_after;
@@ -55,21 +56,35 @@ pub struct ImapSession {
     max_listed: usize,
     /// The whole mailbox's listing, sent behind SELECT when the session opened.
     prelisted: Option<Listed>,
+    /// The highest UID listed, and the highest handed on from what was asked ahead.
+    listed_high: Option<u32>,
+    ahead_high: Option<u32>,
+    /// The FETCH sent [`Ahead`] behind the listing, while its answers are unread.
+    ahead: Option<AskedAhead>,
 }
 
 fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -> CheckError + '_ {
     move |e| CheckError::new(stage, format!("{what}: {}", describe(&e)))
 }
 
+/// A FETCH of the messages from UID `from` on, sent before the listing: its answers come
+/// first, and are read by [`Session::list`], which hands them on.
+struct AskedAhead {
+    from: u32,
+}
+
 impl ImapSession {
     /// Connects, logs in, selects the account's mailbox and lists it, for a check or a test.
     /// With a password, SELECT and the listing go out right behind LOGIN: one round trip.
+    /// With `ahead`, a FETCH of the messages from there follows the listing in the same
+    /// write.
     pub async fn open(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
         login: &MailLogin,
+        ahead: Option<Ahead>,
     ) -> Result<Self, CheckError> {
-        Self::open_with(account, connector, login, true).await
+        Self::open_with(account, connector, login, Some(ahead)).await
     }
 
     /// Connects, logs in and selects the mailbox, without listing it (to watch it in IDLE).
@@ -78,19 +93,43 @@ impl ImapSession {
         connector: Option<&ConnectorHandle>,
         login: &MailLogin,
     ) -> Result<Self, CheckError> {
-        Self::open_with(account, connector, login, false).await
+        Self::open_with(account, connector, login, None).await
     }
 
+    /// Opens; `list` (with what to ask ahead) lists the mailbox too.
     async fn open_with(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
         login: &MailLogin,
-        list: bool,
+        list: Option<Option<Ahead>>,
     ) -> Result<Self, CheckError> {
         let bearer = matches!(login, MailLogin::Bearer(_));
         let (mut client, offered) = connect(account, connector, bearer).await?;
-        let mut behind = format!("{SELECT_TAG} SELECT {}\r\n", quoted(&account.mailbox)?);
-        if list {
+        // SASL's final answer names no capabilities: they are asked for behind it.
+        let mut behind = if bearer {
+            format!("{CAPABILITY_TAG} CAPABILITY\r\n")
+        } else {
+            String::new()
+        };
+        behind.push_str(&format!(
+            "{SELECT_TAG} SELECT {}\r\n",
+            quoted(&account.mailbox)?
+        ));
+        // What is asked ahead goes before the listing: a server that runs both at once
+        // (Dovecot) sends the listing's tagged answer only after both, and every message
+        // from `from` on is new in this mailbox, so it needs no listing to be taken.
+        let ahead = list.flatten().map(|Ahead { from }| AskedAhead { from });
+        if let Some(a) = &ahead {
+            behind.push_str(&fetch::command_with_size(
+                AHEAD_TAG,
+                &format!("{}:*", a.from),
+            ));
+            // async-imap reads the answers up to SELECT's, and nothing after them.
+            client
+                .get_mut()
+                .stop_after_line(format!("{SELECT_TAG} ").as_bytes());
+        }
+        if list.is_some() {
             behind.push_str(&format!(
                 "{LISTING_TAG} UID FETCH 1:* (UID RFC822.SIZE)\r\n"
             ));
@@ -117,10 +156,29 @@ impl ImapSession {
                 (conn, None)
             }
         };
-        let selection = read_selection(&mut conn, account, list, login).await?;
-        let capabilities = match announced {
+        let prelist = list.is_some() && ahead.is_none();
+        let selection = read_selection(&mut conn, account, prelist, login).await?;
+        let mut session = ImapSession {
+            conn,
+            mailbox: account.mailbox.clone(),
+            uidvalidity: selection.uidvalidity,
+            uidnext: selection.uidnext,
+            exists: selection.exists,
+            capabilities: Vec::new(),
+            uidplus: false,
+            commands: 0,
+            max_listed: account.max_listed,
+            prelisted: selection.listed,
+            listed_high: None,
+            ahead_high: None,
+            ahead,
+        };
+        let capabilities = match announced.or(selection.capabilities) {
             Some(c) => c,
             None => {
+                // Its answer comes behind those asked for already.
+                session.read_ahead(None).await?;
+                let conn = &mut session.conn;
                 conn.get_mut().set_read_budget(Some(ANSWER_BUDGET));
                 let caps = conn
                     .capabilities()
@@ -129,21 +187,97 @@ impl ImapSession {
                 capability_words(caps.iter())
             }
         };
-        let uidplus = capabilities
+        session.uidplus = capabilities
             .iter()
             .any(|c| c.eq_ignore_ascii_case("UIDPLUS"));
-        Ok(ImapSession {
-            conn,
-            mailbox: account.mailbox.clone(),
-            uidvalidity: selection.uidvalidity,
-            uidnext: selection.uidnext,
-            exists: selection.exists,
-            capabilities,
-            uidplus,
-            commands: 0,
-            max_listed: account.max_listed,
-            prelisted: selection.listed,
-        })
+        session.capabilities = capabilities;
+        Ok(session)
+    }
+
+    /// Reads the answers to what was asked ahead and to the listing behind it, in whatever
+    /// order they come: the messages asked ahead go to `sink` (without one they are dropped
+    /// and fetched again once listed), the listing is kept for [`Session::list`]. The UIDs
+    /// handed on.
+    async fn read_ahead(
+        &mut self,
+        mut sink: Option<&mut dyn Sink>,
+    ) -> Result<Vec<u32>, CheckError> {
+        let Some(AskedAhead { from }) = self.ahead.take() else {
+            return Ok(Vec::new());
+        };
+        let (mailbox, uidvalidity) = (self.mailbox.clone(), self.uidvalidity);
+        let exists = u64::from(self.exists);
+        let max_size = sink.as_ref().map_or(0, |s| s.max_size());
+        // At most every message the mailbox holds (and some arriving meanwhile), each as
+        // large as the account takes, and a listing line for each.
+        let most = exists + u64::from(AHEAD_MESSAGES);
+        self.budget(most * (max_size.max(1 << 20) + 1024) + exists * 256);
+        let stream = self.conn.get_mut();
+        let mut answers =
+            fetch::BodyFetch::sent(stream, &[(AHEAD_TAG, true), (LISTING_TAG, true)], max_size);
+        let mut listed = Listed {
+            messages: Vec::new(),
+            too_many: false,
+        };
+        let mut handed = std::collections::HashSet::new();
+        let mut bodies = 0u64;
+        while let Some(answer) = answers.next_answer().await? {
+            let key = Some(imap_key(&mailbox, uidvalidity, answer.uid));
+            let Some(body) = answer.body else {
+                if let Some(size) = answer.size {
+                    if listed.messages.len() >= self.max_listed {
+                        listed.too_many = true;
+                    } else {
+                        listed.messages.push(ServerMessage {
+                            handle: answer.uid,
+                            key,
+                            size,
+                        });
+                    }
+                }
+                continue;
+            };
+            bodies += 1;
+            if bodies > most {
+                return Err(CheckError::new(
+                    Stage::Fetch,
+                    format!("the server sent more messages than the {exists} its mailbox holds"),
+                ));
+            }
+            // `n:*` with n above the highest UID still answers that highest one. Larger
+            // ones than the account takes are left to the listing.
+            let (Some(sink), Some(body)) = (sink.as_mut(), body) else {
+                continue;
+            };
+            if answer.uid < from || handed.len() >= self.max_listed || !handed.insert(answer.uid) {
+                continue;
+            }
+            let size = answer.size.unwrap_or(body.len() as u64);
+            sink.push(
+                ServerMessage {
+                    handle: answer.uid,
+                    key,
+                    size,
+                },
+                body,
+            )
+            .await;
+        }
+        for (tag, words) in std::mem::take(&mut answers.refused) {
+            // An empty mailbox may have no UID to list: any answer means none.
+            if tag == LISTING_TAG && exists > 0 {
+                return Err(CheckError::new(
+                    Stage::Fetch,
+                    format!("listing failed: the server answered `{words}`"),
+                ));
+            }
+            if tag == AHEAD_TAG {
+                tracing::debug!(answer = %words, "the server refused the FETCH asked ahead; its messages are fetched once listed");
+            }
+        }
+        self.prelisted = Some(listed);
+        self.ahead_high = handed.iter().copied().max();
+        Ok(handed.into_iter().collect())
     }
 
     /// Lets the server send at most `bytes` plus [`BUDGET_SLACK`] until the next budget: a
@@ -171,7 +305,14 @@ impl ImapSession {
     }
 
     /// A listing of `messages`, the whole mailbox's when `whole` and none was left out.
-    fn listing(&self, messages: Vec<ServerMessage>, too_many: bool, whole: bool) -> Listing {
+    fn listing(
+        &mut self,
+        messages: Vec<ServerMessage>,
+        too_many: bool,
+        whole: bool,
+        fetched: Vec<u32>,
+    ) -> Listing {
+        self.listed_high = messages.iter().map(|m| m.handle).max();
         if too_many {
             tracing::warn!(
                 limit = self.max_listed,
@@ -181,11 +322,13 @@ impl ImapSession {
         Listing {
             messages,
             complete: whole && !too_many,
+            fetched,
         }
     }
 
     /// Runs `command`, reading its answer itself; the server's refusal, if it refused.
     async fn refusable(&mut self, command: &str) -> Result<Option<String>, CheckError> {
+        self.read_ahead(None).await?;
         let tag = self.next_tag();
         let status = command::run(self.conn.get_mut(), &tag, command, |_| Ok(()))
             .await
@@ -211,11 +354,17 @@ impl Session for ImapSession {
         })
     }
 
-    async fn list(&mut self, above: Option<u32>) -> Result<Listing, CheckError> {
+    async fn list(
+        &mut self,
+        above: Option<u32>,
+        sink: &mut dyn Sink,
+    ) -> Result<Listing, CheckError> {
+        let fetched = self.read_ahead(Some(sink)).await?;
         if self.exists == 0 {
             return Ok(Listing {
                 messages: Vec::new(),
                 complete: true,
+                fetched,
             });
         }
         // The whole mailbox when it fits in one listing; else what is above the highest UID
@@ -232,7 +381,7 @@ impl Session for ImapSession {
         if from == 1
             && let Some(Listed { messages, too_many }) = self.prelisted.take()
         {
-            return Ok(self.listing(messages, too_many, true));
+            return Ok(self.listing(messages, too_many, true, fetched));
         }
         self.budget(u64::from(self.exists) * 256);
         let tag = self.next_tag();
@@ -272,7 +421,7 @@ impl Session for ImapSession {
                 format!("listing failed: {refusal}"),
             ));
         }
-        Ok(self.listing(out, too_many, from == 1))
+        Ok(self.listing(out, too_many, from == 1, fetched))
     }
 
     async fn fetch(
@@ -343,6 +492,15 @@ impl Session for ImapSession {
         if let Err(e) = bye.await {
             tracing::debug!(error = %describe_io(&e), "LOGOUT failed; nothing was owed");
         }
-        Ok(Finished::default())
+        Ok(Finished {
+            // Above everything this session saw, as UIDNEXT is unless mail came meanwhile.
+            new_from: [self.listed_high, self.ahead_high]
+                .into_iter()
+                .flatten()
+                .map(|h| h.saturating_add(1))
+                .chain(self.uidnext)
+                .max(),
+            ..Finished::default()
+        })
     }
 }

@@ -28,9 +28,12 @@ pub struct Listed {
     pub too_many: bool,
 }
 
-/// Tags of the SELECT and the listing sent behind the login.
+/// Tags of the commands sent behind the login: CAPABILITY (behind SASL), SELECT, the
+/// listing, and the FETCH asked ahead of the listing's answer.
+pub const CAPABILITY_TAG: &str = "mc1";
 pub const SELECT_TAG: &str = "ms1";
 pub const LISTING_TAG: &str = "ml1";
+pub const AHEAD_TAG: &str = "ma1";
 
 /// TCP (direct or through the connector), TLS, the greeting and STARTTLS when asked for;
 /// with `capabilities`, also what the server offers before login (from the greeting when
@@ -105,12 +108,14 @@ pub fn quoted(mailbox: &str) -> Result<String, CheckError> {
     ))
 }
 
-/// What SELECT said, and the listing sent behind it when there was one.
+/// What SELECT said, the listing sent behind it when there was one, and the capabilities
+/// when they were asked for with it.
 pub struct Selection {
     pub uidvalidity: u32,
     pub exists: u32,
     pub uidnext: Option<u32>,
     pub listed: Option<Listed>,
+    pub capabilities: Option<Vec<String>>,
 }
 
 /// Reads the answers to the SELECT (and the listing) sent behind the login, through the
@@ -131,6 +136,7 @@ pub async fn read_selection(
         too_many: false,
     });
     let mut selected = false;
+    let mut capabilities = None;
     loop {
         let what = if selected {
             "listing failed"
@@ -147,6 +153,13 @@ pub async fn read_selection(
         };
         match response.parsed() {
             Response::MailboxData(MailboxDatum::Exists(n)) => exists = *n,
+            Response::Capabilities(caps) if !selected => {
+                capabilities = Some(
+                    caps.iter()
+                        .map(|c| clean_capability(&format!("{c:?}")))
+                        .collect(),
+                );
+            }
             Response::Data { status, outcome } => match (status, &outcome.code) {
                 (ProtoStatus::Bye, _) => {
                     let text = outcome.information.as_deref().unwrap_or_default();
@@ -222,6 +235,7 @@ pub async fn read_selection(
         exists,
         uidnext,
         listed,
+        capabilities,
     })
 }
 

@@ -40,6 +40,43 @@ pub struct Timed<S> {
     follow: Vec<u8>,
     /// Of `follow`, what is due now and still to be written.
     following: Vec<u8>,
+    /// Reads end with the line this watches for (see [`Timed::stop_after_line`]).
+    stop: Option<LineStop>,
+    /// Bytes read from the peer beyond a stop, handed out by the next reads (from `held_at`).
+    held: Vec<u8>,
+    held_at: usize,
+}
+
+/// Watches the bytes read for the end of the first line that begins with `prefix`.
+#[derive(Debug)]
+struct LineStop {
+    prefix: Vec<u8>,
+    /// Of `prefix`, how much the current line matched so far; `None` once it did not.
+    matched: Option<usize>,
+}
+
+impl LineStop {
+    /// Where in `bytes` (the next ones read) the watched line ends, just after its line feed.
+    fn end_in(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if let Some(m) = self.matched {
+                if m == self.prefix.len() {
+                    return memchr::memchr(b'\n', &bytes[i..]).map(|p| i + p + 1);
+                }
+                if bytes[i] == self.prefix[m] {
+                    self.matched = Some(m + 1);
+                    i += 1;
+                    continue;
+                }
+                self.matched = None;
+            }
+            let p = memchr::memchr(b'\n', &bytes[i..])?;
+            i += p + 1;
+            self.matched = Some(0);
+        }
+        None
+    }
 }
 
 impl<S> Timed<S> {
@@ -56,7 +93,21 @@ impl<S> Timed<S> {
             certificate_asked: None,
             follow: Vec::new(),
             following: Vec::new(),
+            stop: None,
+            held: Vec::new(),
+            held_at: 0,
         }
+    }
+
+    /// Ends the reads at the end of the next line that begins with `prefix` (read from a line
+    /// start on), keeping what came behind it for the reads after: a reader with a buffer of
+    /// its own (async-imap's) that is to read the answers up to a tagged status line then
+    /// takes nothing of the answers behind it, which the next reader gets from here.
+    pub fn stop_after_line(&mut self, prefix: &[u8]) {
+        self.stop = Some(LineStop {
+            prefix: prefix.to_vec(),
+            matched: Some(0),
+        });
     }
 
     /// Sends `commands` right behind the next complete line written through this stream, as
@@ -192,24 +243,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Timed<S> {
             return Poll::Ready(Err(e));
         }
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                this.read_deadline.progress();
-                this.read_since_budget += (buf.filled().len() - before) as u64;
-                if let Some(budget) = this.read_budget
-                    && this.read_since_budget > budget
-                {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "the server sent more than the {budget} bytes this command can need (more than it announced)"
-                        ),
-                    )));
-                }
-                Poll::Ready(r)
+        if this.held_at < this.held.len() {
+            let held = &this.held[this.held_at..];
+            let mut n = held.len().min(buf.remaining());
+            if let Some(end) = this.stop.as_mut().and_then(|s| s.end_in(&held[..n])) {
+                n = end;
+                this.stop = None;
             }
-            Poll::Pending => this.read_deadline.poll(this.limit, cx).map(Err),
+            buf.put_slice(&held[..n]);
+            this.held_at += n;
+            if this.held_at == this.held.len() {
+                this.held = Vec::new();
+                this.held_at = 0;
+            }
+        } else {
+            match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) => this.read_deadline.progress(),
+                Poll::Ready(Err(e)) => {
+                    this.read_deadline.progress();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => return this.read_deadline.poll(this.limit, cx).map(Err),
+            }
+            let fresh = &buf.filled()[before..];
+            if let Some(end) = this.stop.as_mut().and_then(|s| s.end_in(fresh)) {
+                eprintln!(
+                    "STOP fresh end={end} of {} {:?}",
+                    fresh.len(),
+                    String::from_utf8_lossy(fresh)
+                );
+                this.held = fresh[end..].to_vec();
+                this.held_at = 0;
+                this.stop = None;
+                buf.set_filled(before + end);
+            }
         }
+        // Counted as handed out: bytes held past a stop count under the budget of the
+        // answers they belong to.
+        this.read_since_budget += (buf.filled().len() - before) as u64;
+        if let Some(budget) = this.read_budget
+            && this.read_since_budget > budget
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the server sent more than the {budget} bytes this command can need (more than it announced)"
+                ),
+            )));
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -282,6 +364,35 @@ mod tests {
         let err = timed.read_u8().await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(err.to_string().contains("5s"));
+    }
+
+    #[tokio::test]
+    async fn reads_stop_after_the_watched_line_and_keep_what_follows() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut timed = Timed::new(client, Duration::from_secs(5), None);
+        timed.stop_after_line(b"ml1 ");
+        // The tag inside a line, and a line that starts like it, do not stop the reads.
+        let answers =
+            b"* OK xml1 no\r\nml2 OK no\r\nml1 OK listed\r\n* 1 FETCH (UID 7 BODY[] {3}\r\n";
+        server.write_all(answers).await.unwrap();
+        server.write_all(b"abc)\r\n").await.unwrap();
+        let mut got = vec![0u8; 256];
+        let mut upto = Vec::new();
+        while !upto.ends_with(b"listed\r\n") {
+            let n = timed.read(&mut got).await.unwrap();
+            upto.extend_from_slice(&got[..n]);
+        }
+        assert_eq!(upto, b"* OK xml1 no\r\nml2 OK no\r\nml1 OK listed\r\n");
+        let mut rest = vec![0u8; 35];
+        timed.read_exact(&mut rest).await.unwrap();
+        assert_eq!(rest, b"* 1 FETCH (UID 7 BODY[] {3}\r\nabc)\r\n");
+        // A stop whose prefix arrives split over two reads still ends there.
+        let mut stop = LineStop {
+            prefix: b"ml1 ".to_vec(),
+            matched: Some(0),
+        };
+        assert_eq!(stop.end_in(b"* x\r\nml"), None);
+        assert_eq!(stop.end_in(b"1 OK\r\nnext"), Some(6));
     }
 
     #[tokio::test]

@@ -3,10 +3,11 @@
 //! `keep_copy = false` (each message is then keyed by its content).
 
 pub mod client;
+mod retrieve;
 mod sasl;
 mod words;
 
-use client::{Body, Capabilities, Pop3Client, Pop3Error, READ_BUFFER};
+use client::{Capabilities, Pop3Client, Pop3Error, READ_BUFFER};
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
@@ -16,7 +17,7 @@ use crate::error::{CheckError, Stage};
 use crate::net::{self, ANSWER_BUDGET, BoxStream, ConnectorHandle, Timed};
 use crate::protocol::keys::pop3_key;
 use crate::protocol::{
-    Deleted, Deletion, Finished, Left, Listing, Probe, ServerMessage, Session, Sink,
+    Ahead, Deleted, Deletion, Finished, Listing, Probe, ServerMessage, Session, Sink,
 };
 use crate::sasl::MailLogin;
 use words::{auth_error, describe};
@@ -24,13 +25,6 @@ use words::{auth_error, describe};
 /// Most bytes one line of a LIST or UIDL answer may take (a number, a space, a unique id of
 /// at most 70 characters).
 const LISTING_LINE_BYTES: u64 = 96;
-
-/// When the server pipelines, RETR commands go out ahead of the answer being read while the
-/// messages they ask for add up to at most this many listed bytes...
-const RETR_WINDOW_BYTES: u64 = 16 << 20;
-/// ...and number at most this many (their lines stay far below what socket buffers hold, so
-/// writing them never waits on the server reading).
-const RETR_WINDOW_COMMANDS: usize = 1024;
 
 /// Most DELE commands queued before their answers are read (the answers must fit the socket
 /// buffers while the commands are written).
@@ -61,6 +55,33 @@ pub struct Pop3Session {
     account: String,
     /// Whether this session marked anything for deletion; only then does QUIT's answer matter.
     deletes_sent: bool,
+    /// What to ask for ahead of the listing's answer, until it is asked.
+    ask_ahead: Option<Ahead>,
+    /// RETRs sent ahead of the listing's answer, while their answers are unread.
+    ahead: Option<AskedAhead>,
+    /// Messages in the maildrop (STAT), once listed.
+    count: Option<u64>,
+    /// DELEs the server accepted, final at QUIT.
+    deletes_accepted: u64,
+    /// The largest message the account takes.
+    max_size: u64,
+}
+
+/// RETRs of messages `from..=to` sent behind the listing, before the check said what it
+/// wants.
+struct AskedAhead {
+    from: u32,
+    to: u32,
+    /// The answers due, in order: the RETRs' numbers, 0 for a NOOP.
+    due: Vec<u32>,
+    /// The sizes the listing gave those of them it listed.
+    listed: std::collections::HashMap<u32, u64>,
+}
+
+impl AskedAhead {
+    fn holds(&self, n: u32) -> bool {
+        (self.from..=self.to).contains(&n)
+    }
 }
 
 fn err(stage: Stage, what: &str) -> impl FnOnce(Pop3Error) -> CheckError + '_ {
@@ -76,11 +97,13 @@ fn set_budget(client: &mut Pop3Client<Timed<BoxStream>>, bytes: u64) {
 }
 
 impl Pop3Session {
-    /// Connects and logs in.
+    /// Connects and logs in. With `ahead` and a server that pipelines, RETRs of the messages
+    /// from there follow the listing in the same write.
     pub async fn open(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
         login: &MailLogin,
+        ahead: Option<Ahead>,
     ) -> Result<Self, CheckError> {
         let stream = net::open(account, connector).await?;
         let mut client = Pop3Client::new(stream);
@@ -131,6 +154,11 @@ impl Pop3Session {
             max_listed: account.max_listed,
             account: account.name.clone(),
             deletes_sent: false,
+            ask_ahead: ahead,
+            ahead: None,
+            count: None,
+            deletes_accepted: 0,
+            max_size: account.max_message_size,
         };
         session.log_in(account, login).await?;
         Ok(session)
@@ -169,6 +197,7 @@ impl Pop3Session {
                     for command in ["CAPA", "STAT", "LIST", "UIDL"] {
                         self.send(command).await?;
                     }
+                    self.send_ahead().await?;
                     self.listing_sent = true;
                 }
                 self.client.flush().await.map_err(refused)?;
@@ -274,6 +303,7 @@ impl Pop3Session {
             for command in ["STAT", "LIST", "UIDL"] {
                 self.send(command).await?;
             }
+            self.send_ahead().await?;
             self.client
                 .flush()
                 .await
@@ -323,6 +353,15 @@ impl Pop3Session {
             Err(e) => return Err(err(Stage::Fetch, "UIDL failed")(e)),
         };
         let listing = self.keyed(count, sizes, uidls)?;
+        self.count = Some(count);
+        if let Some(ahead) = &mut self.ahead {
+            ahead.listed = listing
+                .messages
+                .iter()
+                .filter(|m| ahead.holds(m.handle))
+                .map(|m| (m.handle, m.size))
+                .collect();
+        }
         Ok((count, size, listing))
     }
 
@@ -363,7 +402,15 @@ impl Pop3Session {
         Ok(Listing {
             messages: out,
             complete,
+            fetched: Vec::new(),
         })
+    }
+
+    /// The number the next new message will have once this session ends cleanly: the one
+    /// after the messages that stay (the others are renumbered at QUIT).
+    fn new_from(&self) -> Option<u32> {
+        let stay = self.count?.saturating_sub(self.deletes_accepted);
+        u32::try_from(stay + 1).ok()
     }
 
     /// Reads the answers to the DELEs sent; refusals are kept for the end.
@@ -371,6 +418,7 @@ impl Pop3Session {
         if self.unanswered_deletes.is_empty() {
             return Ok(());
         }
+        self.drop_ahead().await?;
         if self.client.queued() {
             self.client
                 .flush()
@@ -380,7 +428,7 @@ impl Pop3Session {
         self.budget(self.unanswered_deletes.len() as u64 * 128 + ANSWER_BUDGET);
         for handle in std::mem::take(&mut self.unanswered_deletes) {
             match self.client.status().await {
-                Ok(_) => {}
+                Ok(_) => self.deletes_accepted += 1,
                 // A refusal: the session is in step; this message stays owed.
                 Err(e @ Pop3Error::Err(_)) => {
                     self.refused.refused.push(handle);
@@ -393,14 +441,6 @@ impl Pop3Session {
     }
 }
 
-/// True when a RETR body matches the size LIST announced, allowing for servers that count
-/// bare LF line ends (each CRLF on the wire is then one octet more than listed).
-pub fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
-    let actual = raw.len() as u64;
-    // The usual case needs no pass over the bytes.
-    actual == listed || actual.abs_diff(listed) <= memchr::memchr_iter(b'\n', raw).count() as u64
-}
-
 #[async_trait]
 impl Session for Pop3Session {
     async fn probe(&mut self) -> Result<Probe, CheckError> {
@@ -411,7 +451,11 @@ impl Session for Pop3Session {
         })
     }
 
-    async fn list(&mut self, _above: Option<u32>) -> Result<Listing, CheckError> {
+    async fn list(
+        &mut self,
+        _above: Option<u32>,
+        _sink: &mut dyn Sink,
+    ) -> Result<Listing, CheckError> {
         Ok(self.listing().await?.2)
     }
 
@@ -420,60 +464,7 @@ impl Session for Pop3Session {
         batch: &[ServerMessage],
         sink: &mut dyn Sink,
     ) -> Result<(), CheckError> {
-        // DELEs queued between batches go out first, and their answers come first.
-        self.read_deletes().await?;
-        let (window_bytes, window_commands) = if self.pipelining {
-            (RETR_WINDOW_BYTES, RETR_WINDOW_COMMANDS)
-        } else {
-            (0, 1)
-        };
-        // Bodies as listed (dot-stuffing at most doubles them), with their status lines.
-        let listed: u64 = batch.iter().map(|m| m.size).sum();
-        self.budget(listed.saturating_mul(2) + batch.len() as u64 * 128 + ANSWER_BUDGET);
-        let (mut sent, mut in_flight) = (0, 0u64);
-        for (i, msg) in batch.iter().enumerate() {
-            // Refill the window when it is half empty, in one write: a write (and a TLS
-            // record) per RETR costs both sides more than the commands themselves.
-            let refill =
-                sent == i || (sent - i <= window_commands / 2 && in_flight <= window_bytes / 2);
-            if sent < batch.len() && refill {
-                while sent < batch.len()
-                    && (sent == i
-                        || (sent - i < window_commands
-                            && in_flight + batch[sent].size <= window_bytes))
-                {
-                    self.client
-                        .send(&format!("RETR {}", batch[sent].handle))
-                        .await
-                        .map_err(err(Stage::Fetch, "RETR failed"))?;
-                    in_flight += batch[sent].size;
-                    sent += 1;
-                }
-                self.client
-                    .flush()
-                    .await
-                    .map_err(err(Stage::Fetch, "RETR failed"))?;
-            }
-            let body = self
-                .client
-                .read_retr(sink.max_size(), msg.size)
-                .await
-                .map_err(err(Stage::Fetch, &format!("RETR {} failed", msg.handle)))?;
-            in_flight -= msg.size;
-            match body {
-                Body::Message(raw) if sizes_agree(msg.size, &raw) => {
-                    sink.push(msg.clone(), raw).await
-                }
-                Body::Message(raw) => {
-                    // Properly ended, so the session is in step; but what came may not be
-                    // what is there: neither stored nor deleted.
-                    tracing::warn!(account = %self.account, message = msg.handle, listed = msg.size, sent = raw.len(), "the server sent a body of another size than it listed; the message stays on the server");
-                    sink.left_on_server(Left::SizeMismatch);
-                }
-                Body::TooLarge(_) => sink.left_on_server(Left::Oversize),
-            }
-        }
-        Ok(())
+        self.retrieve(batch, sink).await
     }
 
     async fn delete(&mut self, batch: &[ServerMessage]) -> Result<Deletion, CheckError> {
@@ -507,7 +498,10 @@ impl Session for Pop3Session {
             if let Err(e) = quit.await {
                 tracing::debug!(account = %self.account, error = %describe(&e), "QUIT without deletes failed; nothing was owed");
             }
-            return Ok(Finished::default());
+            return Ok(Finished {
+                new_from: self.new_from(),
+                ..Finished::default()
+            });
         }
         // The DELEs still queued go out with QUIT, in one write; QUIT's answer, after theirs,
         // says the server made them final.
@@ -517,22 +511,10 @@ impl Session for Pop3Session {
         self.read_deletes().await?;
         self.answer_budget();
         self.client.status().await.map_err(quit())?;
-        Ok(self.refused)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sizes_agree;
-
-    #[test]
-    fn sizes_agree_allows_crlf_counting_only() {
-        assert!(sizes_agree(12, b"line\r\nline\r\n"));
-        assert!(
-            sizes_agree(10, b"line\r\nline\r\n"),
-            "a server counting LF line ends"
-        );
-        assert!(!sizes_agree(2000, b""));
-        assert!(!sizes_agree(12, b"line\r\nline\r\n+OK injected\r\n"));
+        let new_from = self.new_from();
+        Ok(Finished {
+            new_from,
+            ..self.refused
+        })
     }
 }

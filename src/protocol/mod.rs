@@ -42,6 +42,9 @@ pub struct Listing {
     /// True when these are all the mailbox holds, each with its key: a key held before and
     /// not listed now names a message gone from the server.
     pub complete: bool,
+    /// Handles of the messages already handed to the sink while listing (asked for
+    /// [`Ahead`]): the check does not fetch them again.
+    pub fetched: Vec<u32>,
 }
 
 /// What a delete on the server achieved.
@@ -88,6 +91,25 @@ pub struct Finished {
     pub refused: Vec<u32>,
     /// What the server said when it refused, in words.
     pub reason: Option<String>,
+    /// The handle the mailbox's next new message will have, as far as this session can
+    /// tell (IMAP's UIDNEXT; POP3's number after what stays on the server): where the next
+    /// session looks [`Ahead`].
+    pub new_from: Option<u32>,
+}
+
+/// How many messages a session asks for [`Ahead`] of its listing.
+pub const AHEAD_MESSAGES: u32 = 1024;
+
+/// Where the mailbox's new mail is expected to begin, from what the last session left: a
+/// session may ask for the [`AHEAD_MESSAGES`] messages from there in the same write as its
+/// login and listing, before it knows what the check wants, which saves the listing's
+/// round trip. It is a guess and nothing more: what arrives is matched to the listing of
+/// the same session by handle, only what the check then asks [`Session::fetch`] for is
+/// handed on, and the rest is read and dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ahead {
+    /// The first handle asked for.
+    pub from: u32,
 }
 
 /// Why a session left a message on the server without handing it to the sink.
@@ -122,9 +144,18 @@ pub trait Session: Send {
     async fn probe(&mut self) -> Result<Probe, CheckError>;
     /// What the mailbox holds. `above` is the highest handle known to be settled in this
     /// epoch: a session that can list incrementally (IMAP, for a mailbox larger than one
-    /// listing) lists only what is above it.
-    async fn list(&mut self, above: Option<u32>) -> Result<Listing, CheckError>;
-    /// Downloads `batch`, handing each message to `sink` as it arrives.
+    /// listing) lists only what is above it. A session whose answers to what it asked
+    /// [`Ahead`] come before its listing's hands those messages to `sink` meanwhile, and
+    /// names them in [`Listing::fetched`].
+    async fn list(
+        &mut self,
+        above: Option<u32>,
+        sink: &mut dyn Sink,
+    ) -> Result<Listing, CheckError>;
+    /// Downloads `batch`, handing each message to `sink` as it arrives. Of what a session
+    /// asked for [`Ahead`] and answered after its listing, the first call takes what `batch`
+    /// holds and drops the rest; any other command before it drops it all (those messages
+    /// are then asked for again).
     async fn fetch(
         &mut self,
         batch: &[ServerMessage],
@@ -151,8 +182,9 @@ pub enum WatchEnd {
 /// One account's mail server: opens sessions with it and watches it for new mail.
 #[async_trait]
 pub trait MailServer: Send + Sync {
-    /// Connects and logs in.
-    async fn open(&self) -> Result<Box<dyn Session>, CheckError>;
+    /// Connects and logs in; with `ahead`, a session that can asks for the messages from
+    /// there before its listing has answered.
+    async fn open(&self, ahead: Option<Ahead>) -> Result<Box<dyn Session>, CheckError>;
     /// The server ended a session because its login expired (an OAuth2 access token): the
     /// next [`MailServer::open`] logs in afresh.
     async fn login_expired(&self) {}

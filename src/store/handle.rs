@@ -105,7 +105,12 @@ impl Handle {
     fn mark_failing(&self, why: String) {
         self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
-        if failing.is_none() {
+        // redb's "previous I/O error" only says an earlier write failed: the failed write's
+        // own error (a full disk) says why, whichever is noted first.
+        let previous = redb::StorageError::PreviousIo.to_string();
+        if failing.as_ref().is_some_and(|f| *f == previous) && why != previous {
+            *failing = Some(why);
+        } else if failing.is_none() {
             tracing::error!(store = %self.path.display(), error = %why, "the store cannot be written; checks fail until it can (it is opened again at the next write)");
             metrics::gauge!(crate::metrics::STORE_WRITABLE).set(0.0);
             *failing = Some(why);
@@ -129,8 +134,12 @@ impl Handle {
         Ok(guard)
     }
 
-    /// A read transaction.
+    /// A read transaction; after a failed write (which redb answers every later
+    /// transaction with `PreviousIo` for), the database is opened again first.
     pub fn begin_read(&self) -> Result<Guarded<'_, ReadTransaction>> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.reopen();
+        }
         let db = self.db()?;
         let txn = db
             .as_ref()

@@ -86,6 +86,11 @@ pub struct AccountState {
     /// IMAP: (UIDVALIDITY, UID) up to which every message is settled, for listing a large
     /// mailbox above it.
     pub listed_up_to: Option<(u32, u32)>,
+    /// The handle the next new message was expected at when the last session ended (IMAP
+    /// UIDNEXT, POP3 the number after what stayed): where the next check asks ahead.
+    pub new_from: Option<u32>,
+    /// The server ended a session over what was asked ahead: nothing is asked ahead again.
+    pub ahead_refused: bool,
     /// True once the first check has run (what `backfill = "new"` waits for).
     pub backfilled: bool,
     /// The last check failed because the account's OAuth2 credential needs new consent.
