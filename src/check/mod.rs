@@ -219,11 +219,17 @@ impl Check<'_> {
     }
 
     /// Ends a check that failed before its download: what was handed on while listing (asked
-    /// ahead) is still stored, or not; when the store failed on it, that is the cause to
-    /// show (a ledger that failed after it only says the store is broken).
+    /// ahead) is still stored, or not, and deleted when stored; when the store failed on
+    /// it, that is the cause to show (a ledger that failed after it only says the store is
+    /// broken).
     async fn fail_early(&mut self, sink: &mut dyn Sink, e: CheckError) -> CheckError {
-        let (_, _) = self.drain(sink, Some(e.clone())).await;
+        let (to_delete, _) = self.drain(sink, None).await;
         self.downloaded(sink.tally());
+        // The session may still be fine (a ledger failed, not the connection): what is
+        // durable is deleted now; else it stays owed.
+        if let Err(not_deleted) = self.delete(to_delete).await {
+            tracing::debug!(account = %self.account.name, error = %not_deleted, "deletes after a failed listing stay owed");
+        }
         let _ = self.note_leftovers().await;
         match &self.summary.error {
             Some(stored) if sink.tally().fetched > 0 => {

@@ -191,12 +191,14 @@ fn ahead_budget(ahead: &AskedAhead, max_size: u64) -> u64 {
     listed.saturating_mul(2) + ahead.due.len() as u64 * 128 + max_size.saturating_mul(2)
 }
 
-/// True when a RETR body matches the size LIST announced, allowing for servers that count
-/// bare LF line ends (each CRLF on the wire is then one octet more than listed).
+/// True when a RETR body matches the size LIST announced, exactly or as a server that
+/// counts bare LF line ends lists it (each CRLF on the wire is then one octet more than
+/// listed). Nothing in between: lines injected into a body of many lines would pass for
+/// a server's miscount.
 fn sizes_agree(listed: u64, raw: &[u8]) -> bool {
     let actual = raw.len() as u64;
     // The usual case needs no pass over the bytes.
-    actual == listed || actual.abs_diff(listed) <= memchr::memchr_iter(b'\n', raw).count() as u64
+    actual == listed || actual == listed + memchr::memmem::find_iter(raw, b"\r\n").count() as u64
 }
 
 #[cfg(test)]
@@ -211,6 +213,12 @@ mod tests {
             "a server counting LF line ends"
         );
         assert!(!sizes_agree(2000, b""));
+        // 27 bytes injected into a body of 40 lines: fewer than its line ends, and not
+        // what an LF-counting server lists.
+        let mut body = b"line\r\n".repeat(40);
+        let listed = body.len() as u64;
+        body.extend_from_slice(b"* 99 garbage )))\r\n+OK ???\r\n");
+        assert!(!sizes_agree(listed, &body), "an injection is no miscount");
         assert!(!sizes_agree(12, b"line\r\nline\r\n+OK injected\r\n"));
     }
 }
