@@ -403,7 +403,7 @@ impl Ledger for MemoryLedger {
         Ok(())
     }
 
-    async fn refuse_ahead(&self, account: &str) -> Result<(), CheckError> {
+    async fn refuse_ahead(&self, account: &str, _for_good: bool) -> Result<(), CheckError> {
         self.with(|l| l.ahead_refused.insert(account.to_string()));
         Ok(())
     }

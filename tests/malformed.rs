@@ -931,3 +931,35 @@ async fn a_mailbox_larger_than_one_listing_is_ingested_over_several_checks() {
     assert_eq!(ingest.account("acct").unwrap().unwrap().messages_stored, 13);
     ingest.shutdown().await.unwrap();
 }
+
+/// A POP3 server that ends the session over a RETR of a message it does not hold (what is
+/// asked ahead of the listing goes beyond the maildrop): that check fails without losing
+/// anything, and the account's next checks ask nothing ahead and succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_refuses_what_is_asked_ahead_is_not_asked_again() {
+    let (fake, _dir, ingest) = one_fake_account(
+        Kind::Pop3,
+        3,
+        Quirks {
+            ends_on_missing_retr: true,
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    let first = ingest.check_now("acct").await.unwrap();
+    let error = first.error.clone().unwrap_or_default();
+    assert!(error.contains("ask nothing ahead"), "{first:?}");
+    assert_eq!(
+        fake.live_messages(),
+        3,
+        "nothing deleted by the failed check"
+    );
+    for _ in 0..2 {
+        let next = ingest.check_now("acct").await.unwrap();
+        assert_eq!(next.error, None, "{next:?}");
+    }
+    assert_eq!(stored(&ingest, "acct").len(), 3, "each message stored once");
+    assert_eq!(fake.live_messages(), 0, "deleted once stored");
+    ingest.shutdown().await.unwrap();
+}

@@ -250,6 +250,11 @@ async fn check_once(args: &AccountArgs, summary: &mut CheckSummary) -> Result<()
             summary,
         )
         .await;
+        if let (Err(e), Some(_)) = (&result, ahead)
+            && let Err(not_noted) = check::ahead_failed(&args.account, ledger, e).await
+        {
+            tracing::debug!(account = %args.account.name, error = %not_noted, "cannot note a failure of what was asked ahead");
+        }
         match result {
             Err(e) if e.failure == Failure::LoginExpired && !fresh_login => {
                 tracing::info!(account = %args.account.name, error = %e, "the session's login expired; logging in again");

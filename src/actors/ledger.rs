@@ -126,11 +126,14 @@ impl Ledger for StoreLedger {
         .await
     }
 
-    async fn refuse_ahead(&self, account: &str) -> Result<(), CheckError> {
+    async fn refuse_ahead(&self, account: &str, for_good: bool) -> Result<(), CheckError> {
         let account = account.to_string();
         self.blocking(move |s| {
-            s.update_account_state_lazily(&account, |st| st.ahead_refused = true)
-                .map(|_| ())
+            s.update_account_state_lazily(&account, |st| {
+                st.ahead_failures += 1;
+                st.ahead_refused |= for_good || st.ahead_failures >= 2;
+            })
+            .map(|_| ())
         })
         .await
     }
@@ -138,8 +141,11 @@ impl Ledger for StoreLedger {
     async fn note_new_from(&self, account: &str, handle: u32) -> Result<(), CheckError> {
         let account = account.to_string();
         self.blocking(move |s| {
-            s.update_account_state_lazily(&account, |st| st.new_from = Some(handle))
-                .map(|_| ())
+            s.update_account_state_lazily(&account, |st| {
+                st.new_from = Some(handle);
+                st.ahead_failures = 0;
+            })
+            .map(|_| ())
         })
         .await
     }

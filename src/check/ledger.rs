@@ -81,9 +81,11 @@ pub trait Ledger: Send + Sync {
     async fn new_from(&self, account: &str) -> Result<Option<u32>, CheckError>;
     /// Records where the next session expects new mail (lazily).
     async fn note_new_from(&self, account: &str, handle: u32) -> Result<(), CheckError>;
-    /// The account's server refused what was asked ahead: from now on [`Ledger::new_from`]
-    /// says nothing, so nothing is asked ahead (lazily).
-    async fn refuse_ahead(&self, account: &str) -> Result<(), CheckError>;
+    /// A check that asked ahead failed; `for_good` when the server ended the session over
+    /// what was asked ahead. For good, or on the second failure in a row (a successful
+    /// check's [`Ledger::note_new_from`] ends a row), [`Ledger::new_from`] says nothing from
+    /// then on, so nothing is asked ahead (lazily).
+    async fn refuse_ahead(&self, account: &str, for_good: bool) -> Result<(), CheckError>;
     /// These messages are gone from the server: their deletes are no longer owed.
     async fn deleted(&self, account: &str, keys: Vec<String>) -> Result<(), CheckError>;
     /// Records the mailbox's epoch (IMAP UIDVALIDITY); returns the one recorded before.

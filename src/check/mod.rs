@@ -16,7 +16,7 @@ pub use ledger::{Known, Ledger, Leftovers, Settled};
 pub use plan::{FETCH_BATCH_BYTES, FETCH_BATCH_MESSAGES, Plan};
 
 use crate::config::{AccountConfig, Backfill};
-use crate::error::{CheckError, Failure, Stage, chain};
+use crate::error::{CheckError, Stage, chain};
 use crate::metrics as m;
 use crate::model::CheckSummary;
 use crate::progress::Progress;
@@ -49,6 +49,24 @@ pub async fn ahead(
         .new_from(&account.name)
         .await?
         .map(|from| Ahead { from }))
+}
+
+/// Notes how a check that asked ahead ended: a server that ended the session over what was
+/// asked ahead, or two such checks in a row failing while fetching, and nothing is asked
+/// ahead again for the account (a server stricter about failed commands than the
+/// [`crate::protocol::Ahead`] burst allows for; a connection reset may hide which).
+pub async fn ahead_failed(
+    account: &AccountConfig,
+    ledger: &dyn Ledger,
+    error: &CheckError,
+) -> Result<(), CheckError> {
+    if error.failure == crate::error::Failure::AheadRefused {
+        ledger.refuse_ahead(&account.name, true).await
+    } else if error.stage == Stage::Fetch {
+        ledger.refuse_ahead(&account.name, false).await
+    } else {
+        Ok(())
+    }
 }
 
 /// Runs one check over an open session. Counts go into `summary` even when it fails.
@@ -91,9 +109,6 @@ pub async fn run(
     let (to_delete, failure) = check.drain(sink, failure).await;
     check.downloaded(sink.tally());
     if let Some(e) = failure {
-        if e.failure == Failure::AheadRefused {
-            ledger.refuse_ahead(&account.name).await?;
-        }
         check.note_leftovers().await?;
         return Err(e);
     }

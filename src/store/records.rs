@@ -91,6 +91,8 @@ pub struct AccountState {
     pub new_from: Option<u32>,
     /// The server ended a session over what was asked ahead: nothing is asked ahead again.
     pub ahead_refused: bool,
+    /// Checks in a row that asked ahead and failed while fetching.
+    pub ahead_failures: u32,
     /// True once the first check has run (what `backfill = "new"` waits for).
     pub backfilled: bool,
     /// The last check failed because the account's OAuth2 credential needs new consent.

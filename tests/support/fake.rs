@@ -62,6 +62,9 @@ pub struct Quirks {
     /// POP3: send the message with this UID (the Nth of the fake's first listing) with a line
     /// more than LIST announced.
     pub wrong_size: Option<u32>,
+    /// POP3: end the session at a RETR of a message the maildrop does not hold (a server
+    /// stricter about failed commands than Dovecot, which allows 20 in a row).
+    pub ends_on_missing_retr: bool,
     /// IMAP: once this many bodies were sent (over all connections), end the session with
     /// `* BYE` and these words, once (as Microsoft does when a token expires mid-session).
     pub bye_after_bodies: Option<(usize, String)>,
@@ -322,6 +325,19 @@ async fn pop3_session(sock: TcpStream, state: Shared) -> std::io::Result<()> {
                     a.extend(body);
                     a.extend(b".\r\n");
                     a
+                }
+                None if quirks.ends_on_missing_retr => {
+                    // Ends its side, then reads what the client had pipelined (closing
+                    // with input unread would reset the connection instead).
+                    w.answer(b"-ERR no such message, goodbye\r\n").await?;
+                    w.sock.shutdown().await?;
+                    let mut rest = Vec::new();
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        tokio::io::AsyncReadExt::read_to_end(&mut r, &mut rest),
+                    )
+                    .await;
+                    return Ok(());
                 }
                 None => b"-ERR no such message\r\n".to_vec(),
             },
