@@ -67,7 +67,7 @@ fn imap_err(stage: Stage, what: &str) -> impl FnOnce(async_imap::error::Error) -
     move |e| CheckError::new(stage, format!("{what}: {}", describe(&e)))
 }
 
-/// A FETCH of the messages from UID `from` on, sent before the listing: its answers come
+/// A FETCH of the [`AHEAD_MESSAGES`] UIDs from `from` on, sent before the listing: its answers come
 /// first, and are read by [`Session::list`], which hands them on.
 struct AskedAhead {
     from: u32,
@@ -120,10 +120,10 @@ impl ImapSession {
         // from `from` on is new in this mailbox, so it needs no listing to be taken.
         let ahead = list.flatten().map(|Ahead { from }| AskedAhead { from });
         if let Some(a) = &ahead {
-            behind.push_str(&fetch::command_with_size(
-                AHEAD_TAG,
-                &format!("{}:*", a.from),
-            ));
+            // Bounded, so a large download still goes in batches with deletes between.
+            let to = a.from.saturating_add(AHEAD_MESSAGES - 1);
+            let set = format!("{}:{to}", a.from);
+            behind.push_str(&fetch::command_with_size(AHEAD_TAG, &set));
             // async-imap reads the answers up to SELECT's, and nothing after them.
             client
                 .get_mut()
