@@ -76,8 +76,8 @@ struct AskedAhead {
 impl ImapSession {
     /// Connects, logs in, selects the account's mailbox and lists it, for a check or a test.
     /// With a password, SELECT and the listing go out right behind LOGIN: one round trip.
-    /// With `ahead`, a FETCH of the messages from there follows the listing in the same
-    /// write.
+    /// With `ahead`, a FETCH of the messages from there goes in the same write, before the
+    /// listing.
     pub async fn open(
         account: &AccountConfig,
         connector: Option<&ConnectorHandle>,
@@ -208,9 +208,10 @@ impl ImapSession {
         let (mailbox, uidvalidity) = (self.mailbox.clone(), self.uidvalidity);
         let exists = u64::from(self.exists);
         let max_size = sink.as_ref().map_or(0, |s| s.max_size());
-        // At most every message the mailbox holds (and some arriving meanwhile), each as
-        // large as the account takes, and a listing line for each.
-        let most = exists + u64::from(AHEAD_MESSAGES);
+        // At most one message per UID asked for, each as large as the account takes (a
+        // larger one announced as smaller is refused by the reader), and a listing line
+        // for each message the mailbox holds.
+        let most = u64::from(AHEAD_MESSAGES);
         self.budget(most * (max_size.max(1 << 20) + 1024) + exists * 256);
         let stream = self.conn.get_mut();
         let mut answers =
@@ -241,15 +242,16 @@ impl ImapSession {
             if bodies > most {
                 return Err(CheckError::new(
                     Stage::Fetch,
-                    format!("the server sent more messages than the {exists} its mailbox holds"),
+                    format!("the server sent more messages than the {most} UIDs asked for"),
                 ));
             }
-            // `n:*` with n above the highest UID still answers that highest one. Larger
-            // ones than the account takes are left to the listing.
+            // Only the UIDs asked for, each once; larger ones than the account takes are
+            // left to the listing (and the plan).
             let (Some(sink), Some(body)) = (sink.as_mut(), body) else {
                 continue;
             };
-            if answer.uid < from || handed.len() >= self.max_listed || !handed.insert(answer.uid) {
+            let asked = (from..=from.saturating_add(AHEAD_MESSAGES - 1)).contains(&answer.uid);
+            if !asked || !handed.insert(answer.uid) {
                 continue;
             }
             let size = answer.size.unwrap_or(body.len() as u64);
