@@ -35,15 +35,18 @@ const DRAIN_DELETE_BATCH: usize = 1000;
 
 /// What the next session of `account` may ask for ahead of its listing: the messages from
 /// where the last session expected new mail (from the first, before the first check).
-/// Nothing when that is unknown after earlier checks, or when the check will fetch nothing
-/// (the first check of a `backfill = "new"` account only remembers what it sees).
+/// Nothing when that is unknown after earlier checks, or for a `backfill = "new"` account.
 pub async fn ahead(
     account: &AccountConfig,
     ledger: &dyn Ledger,
 ) -> Result<Option<Ahead>, CheckError> {
-    let first = !ledger.backfilled(&account.name).await?;
-    if first {
-        return Ok((account.backfill != Backfill::New).then_some(Ahead { from: 1 }));
+    // A `backfill = "new"` account only remembers what it sees at its first check and
+    // after a renumbering, which a session cannot tell before it lists: it never asks ahead.
+    if account.backfill == Backfill::New {
+        return Ok(None);
+    }
+    if !ledger.backfilled(&account.name).await? {
+        return Ok(Some(Ahead { from: 1 }));
     }
     Ok(ledger
         .new_from(&account.name)

@@ -267,11 +267,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Timed<S> {
             }
             let fresh = &buf.filled()[before..];
             if let Some(end) = this.stop.as_mut().and_then(|s| s.end_in(fresh)) {
-                eprintln!(
-                    "STOP fresh end={end} of {} {:?}",
-                    fresh.len(),
-                    String::from_utf8_lossy(fresh)
-                );
                 this.held = fresh[end..].to_vec();
                 this.held_at = 0;
                 this.stop = None;
